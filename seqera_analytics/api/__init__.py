@@ -1,0 +1,30 @@
+"""HTTP access to the Seqera Platform API: configuration, pacing, retries, paging, errors.
+
+Returns raw API records (``dict``/``list``, or caller-chosen ``msgspec`` record structs);
+turning them into DataFrames is :mod:`seqera_analytics.frames`' job. Never imports pandas.
+"""
+
+from __future__ import annotations
+
+from ._client import AsyncSeqeraClient, RequestStats, Workspace
+from ._config import DEFAULT_ENDPOINT, DOCUMENTED_RATE_LIMIT, PAGE_SIZE, ClientConfig, RetryPolicy, Secret
+from ._logging import install_redaction, redact
+from ._sync import SeqeraClient, run_sync
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "DOCUMENTED_RATE_LIMIT",
+    "PAGE_SIZE",
+    "AsyncSeqeraClient",
+    "ClientConfig",
+    "RequestStats",
+    "RetryPolicy",
+    "SeqeraClient",
+    "Secret",
+    "Workspace",
+    "install_redaction",
+    "redact",
+    "run_sync",
+]
+
+install_redaction()

@@ -1,0 +1,496 @@
+"""Notebook-facing fetch functions: API records -> typed DataFrames.
+
+``fetch_*`` functions call the Seqera Platform API (through :mod:`seqera_analytics.api`) and
+return pandas DataFrames typed by :mod:`seqera_analytics.frames.schema`; ``load_dump``
+reads the same tables offline from ``tw runs dump`` archives and run bundles. Multi-run
+fetches run concurrently under the per-token pacing and show a progress bar
+(``show_progress=False`` turns it off).
+
+Requests are spent only where they buy data: ``progress`` is taken from the runs listing
+when the server includes it and fetched from ``/progress`` otherwise; ``/metrics`` is
+called only by :func:`fetch_metrics` (its quartiles can be derived from tasks).
+
+The ``a*`` coroutines underneath return Arrow tables; the cache's sync uses them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from . import frames as F
+from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
+from .bundles import RunBundle, iter_run_bundles, read_run_bundle
+
+__all__ = [
+    "RunData",
+    "RunDetails",
+    "afetch_run_details",
+    "afetch_runs",
+    "connect",
+    "fetch_metrics",
+    "fetch_progress",
+    "fetch_runs",
+    "fetch_tasks",
+    "fetch_workspaces",
+    "load_dump",
+    "parse_instant",
+    "runs_search",
+]
+
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------------------- helpers
+def connect(token: str | None = None, endpoint: str | None = None, workspace: str | int | None = None,
+            **options: Any) -> SeqeraClient:
+    """A client for the Seqera Platform API.
+
+    Arguments default to ``TOWER_ACCESS_TOKEN``, ``TOWER_API_ENDPOINT`` (default
+    ``https://api.cloud.seqera.io``) and ``TOWER_WORKSPACE_ID`` (numeric id or
+    ``org/workspace``). ``options`` are :class:`~seqera_analytics.api.ClientConfig` fields:
+    ``verify`` (CA bundle path), ``proxy``, ``timeout_s``, ``requests_per_second``
+    (default 19, the documented limit is 20), ``max_concurrency``, ``retry``.
+
+    Raises
+    ------
+    ConfigurationError
+        A malformed endpoint or setting. (A missing token is reported by the first request.)
+    """
+    return SeqeraClient(ClientConfig.from_env(token=token, endpoint=endpoint, workspace=workspace, **options))
+
+
+def parse_instant(value: Any, name: str = "date") -> pd.Timestamp | None:
+    """A date/time argument as a UTC ``Timestamp``; naive values are taken as UTC.
+
+    Accepts ``None``, ``"2025-09"`` (first day of the month), ``"2025-09-01"``,
+    ISO-8601 date-times, ``datetime``/``date`` and ``pandas.Timestamp``.
+
+    Raises
+    ------
+    ValueError
+        The value is not a recognisable date, with the accepted forms in the message.
+    """
+    if value is None:
+        return None
+    try:
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            ts = pd.Timestamp(value.year, value.month, value.day)
+        elif isinstance(value, str) and len(value.strip()) == 7 and value.strip()[4] == "-":
+            ts = pd.Timestamp(value.strip() + "-01")
+        else:
+            ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM, YYYY-MM-DD or an "
+                         "ISO-8601 date-time such as 2025-09-01T00:00:00Z") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{name}={value!r} is not a date")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _iso(ts: pd.Timestamp) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def runs_search(since: Any = None, until: Any = None, search: str | None = None,
+                status: str | None = None) -> str | None:
+    """The ``search`` expression for ``GET /workflow``: ``after:``/``before:`` on the
+    submit date as full ISO-8601 UTC timestamps (API-NOTES §2), ``status:``, and the
+    caller's own search text."""
+    parts = []
+    if since is not None:
+        parts.append(f"after:{_iso(parse_instant(since, 'since'))}")
+    if until is not None:
+        parts.append(f"before:{_iso(parse_instant(until, 'until'))}")
+    if status:
+        parts.append(f"status:{status.lower()}")
+    if search and search.strip():
+        parts.append(search.strip())
+    return " ".join(parts) or None
+
+
+def _statuses(status: str | Sequence[str] | None) -> list[str | None]:
+    if status is None:
+        return [None]
+    values = [status] if isinstance(status, str) else list(status)
+    out = []
+    for s in values:
+        up = str(s).strip().upper()
+        if up not in F.RUN_STATUSES:
+            raise ValueError(f"status={s!r} is not a run status; use one of "
+                             f"{', '.join(x.lower() for x in F.RUN_STATUSES)}")
+        out.append(up)
+    return list(dict.fromkeys(out))
+
+
+async def _gather_bar(aws: Sequence[Awaitable[T]], *, desc: str, unit: str, show: bool) -> list[T]:
+    """Await all, in order, ticking a progress bar as each finishes."""
+    if not aws:
+        return []
+    bar = tqdm(total=len(aws), desc=desc, unit=unit, disable=not show, leave=False)
+
+    async def tick(aw: Awaitable[T]) -> T:
+        try:
+            return await aw
+        finally:
+            bar.update(1)
+
+    try:
+        return list(await asyncio.gather(*(tick(a) for a in aws)))
+    finally:
+        bar.close()
+
+
+def _client_or_default(client: SeqeraClient | None) -> tuple[SeqeraClient, bool]:
+    return (client, False) if client is not None else (connect(), True)
+
+
+def _run_sync_with(client: SeqeraClient | None, fn: Callable[[AsyncSeqeraClient], Awaitable[T]]) -> T:
+    c, owned = _client_or_default(client)
+    try:
+        return run_sync(fn(c.aio))
+    finally:
+        if owned:
+            c.close()
+
+
+# ---------------------------------------------------------------------------- runs
+async def afetch_runs(client: AsyncSeqeraClient, workspace: str | int | None = None, *,
+                      since: Any = None, until: Any = None, status: str | Sequence[str] | None = None,
+                      search: str | None = None, with_progress: bool = True,
+                      stop: Callable[[dict[str, Any]], bool] | None = None,
+                      show_progress: bool = False) -> tuple[pa.Table, dict[str, dict[str, Any]]]:
+    """Runs of a workspace as a :data:`~seqera_analytics.frames.RUNS` table.
+
+    Returns
+    -------
+    (pyarrow.Table, dict)
+        The runs table and the ``progress`` payload per run id (from the listing or from
+        ``/progress``), whose ``processesProgress`` the caller may keep.
+    """
+    ws_id = await client.resolve_workspace(workspace)
+    lo, hi = parse_instant(since, "since"), parse_instant(until, "until")
+    elements: dict[str, dict[str, Any]] = {}
+    for st in _statuses(status):
+        for el in await client.list_runs(ws_id, search=runs_search(lo, hi, search, st), stop=stop):
+            elements.setdefault(str(el["workflow"]["id"]), el)
+    els = list(elements.values())
+    # The API filters on submit with its own inclusivity; enforce [since, until) exactly.
+    if lo is not None or hi is not None:
+        submit = pd.to_datetime(pd.Series([e["workflow"].get("submit") for e in els], dtype=object),
+                                utc=True, errors="coerce")
+        keep = pd.Series(True, index=submit.index)
+        if lo is not None:
+            keep &= submit >= lo
+        if hi is not None:
+            keep &= submit < hi
+        els = [e for e, k in zip(els, keep) if k]
+    progress: dict[str, dict[str, Any]] = {}
+    if with_progress:
+        missing = [e for e in els if not (e.get("progress") or {}).get("workflowProgress")]
+        fetched = await _gather_bar(
+            [client.get_progress(str(e["workflow"]["id"]), e.get("workspaceId", ws_id)) for e in missing],
+            desc="progress", unit="run", show=show_progress)
+        for e, p in zip(missing, fetched):
+            e["progress"] = p
+        progress = {str(e["workflow"]["id"]): e.get("progress") or {} for e in els}
+    return F.runs_table(els, workspace_id=ws_id), progress
+
+
+def fetch_runs(workspace: str | int | None = None, since: Any = None, until: Any = None,
+               status: str | Sequence[str] | None = None, search: str | None = None, *,
+               with_progress: bool = True, client: SeqeraClient | None = None,
+               show_progress: bool = True) -> pd.DataFrame:
+    """Runs of a workspace, newest first, one row per run.
+
+    Parameters
+    ----------
+    workspace : str or int, optional
+        ``org/workspace`` or numeric id; default ``TOWER_WORKSPACE_ID``; ``None`` is the
+        personal workspace.
+    since, until : date-like, optional
+        Submission time window ``[since, until)`` in UTC (``"2025-09"``, ``"2025-09-01"``,
+        ISO date-times, ``datetime``). Sent as ``after:``/``before:`` search keywords.
+    status : str or list of str, optional
+        ``succeeded``, ``failed``, ``cancelled``, ``running``, ``submitted``, ``unknown``.
+    search : str, optional
+        Extra search text in the Platform's syntax (``projectName:nf-core/rnaseq``,
+        ``label:x``, ``userName:y``, free text).
+    with_progress : bool
+        Include the run-level load (cost, CPU time, task counters); costs one ``/progress``
+        request per run when the listing does not carry it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The :data:`~seqera_analytics.frames.RUNS` columns; see
+        ``seqera_analytics.frames.describe("runs")`` for dtypes and units (e.g.
+        ``submit`` ``datetime64[ms, UTC]``, ``duration`` ``timedelta64[ms]``, ``cost``
+        ``Float64`` [USD]).
+
+    Raises
+    ------
+    AuthenticationError, PermissionDeniedError, WorkspaceNotFoundError, APIError
+        See :mod:`seqera_analytics._exceptions`.
+    ValueError
+        A malformed date or status.
+
+    Source: ``GET /workflow`` (``attributes=labels``), ``GET /workflow/{id}/progress``.
+    """
+    async def go(c: AsyncSeqeraClient) -> pa.Table:
+        table, _ = await afetch_runs(c, workspace, since=since, until=until, status=status, search=search,
+                                     with_progress=with_progress, show_progress=show_progress)
+        return table
+
+    return F.to_pandas(_run_sync_with(client, go))
+
+
+# ---------------------------------------------------------------------------- per-run data
+@dataclass
+class RunDetails:
+    """Per-run payloads fetched together (Arrow tables of the data model)."""
+
+    tasks: pa.Table
+    process_metrics: pa.Table
+    process_progress: pa.Table
+    progress: dict[str, dict[str, Any]]
+
+
+async def afetch_run_details(client: AsyncSeqeraClient, runs: Sequence[tuple[str, int | None]], *,
+                             tasks: bool = True, progress: bool = False, metrics: bool = False,
+                             known_progress: dict[str, dict[str, Any]] | None = None,
+                             show_progress: bool = False) -> RunDetails:
+    """Tasks, ``/progress`` and ``/metrics`` of many runs, concurrently under the pacing.
+
+    Parameters
+    ----------
+    runs : sequence of (run_id, workspace_id)
+    tasks, progress, metrics : bool
+        What to fetch. ``progress`` is skipped for runs in ``known_progress``.
+
+    Returns
+    -------
+    RunDetails
+        ``tasks`` (:data:`TASKS`), ``process_metrics`` (:data:`PROCESS_METRICS`),
+        ``process_progress`` (:data:`PROCESS_PROGRESS`) and the raw progress per run id.
+    """
+    known_progress = dict(known_progress or {})
+
+    async def one(run_id: str, ws: int | None) -> tuple[Any, Any, Any]:
+        t = client.list_tasks(run_id, ws, record_type=F.TaskRecord) if tasks else None
+        p = client.get_progress(run_id, ws) if progress and run_id not in known_progress else None
+        m = client.get_metrics(run_id, ws) if metrics else None
+        got = await asyncio.gather(*(x for x in (t, p, m) if x is not None))
+        it = iter(got)
+        return (next(it) if t else None, next(it) if p else None, next(it) if m else None)
+
+    results = await _gather_bar([one(r, w) for r, w in runs], desc="runs", unit="run", show=show_progress)
+    task_tables, metric_tables, progress_tables = [], [], []
+    for (run_id, ws), (t, p, m) in zip(runs, results):
+        if t is not None:
+            task_tables.append(F.tasks_table(t, run_id=run_id, workspace_id=ws))
+        if p is not None:
+            known_progress[run_id] = p
+        if progress or run_id in known_progress:
+            progress_tables.append(F.process_progress_table(known_progress.get(run_id), run_id=run_id,
+                                                            workspace_id=ws))
+        if m is not None:
+            metric_tables.append(F.process_metrics_table(m, run_id=run_id, workspace_id=ws))
+    return RunDetails(
+        tasks=F.concat_tables(F.TASKS, task_tables),
+        process_metrics=F.concat_tables(F.PROCESS_METRICS, metric_tables),
+        process_progress=F.concat_tables(F.PROCESS_PROGRESS, progress_tables),
+        progress=known_progress,
+    )
+
+
+def _run_refs(runs: Any, workspace: Any) -> Callable[[AsyncSeqeraClient], Awaitable[list[tuple[str, int | None]]]]:
+    """(run_id, workspace_id) pairs from a runs DataFrame, a list of ids or one id.
+
+    Rows of a runs DataFrame keep their own ``workspace_id``; ids without one get
+    ``workspace`` (default: the configured workspace).
+    """
+    if isinstance(runs, pd.DataFrame):
+        if "run_id" not in runs.columns:
+            raise ValueError("the runs DataFrame has no run_id column (use fetch_runs() or load_runs())")
+        ws = runs["workspace_id"] if "workspace_id" in runs.columns else pd.Series([None] * len(runs))
+        pairs = [(str(r), None if pd.isna(w) else int(w)) for r, w in zip(runs["run_id"], ws)]
+    else:
+        ids = [runs] if isinstance(runs, str) else [str(r) for r in runs]
+        pairs = [(r, None) for r in ids]
+
+    async def resolve(c: AsyncSeqeraClient) -> list[tuple[str, int | None]]:
+        default = None
+        if any(w is None for _, w in pairs):
+            default = await c.resolve_workspace(workspace)
+        return list(dict.fromkeys((r, default if w is None else w) for r, w in pairs))
+
+    return resolve
+
+
+def _fetch_details(runs: Any, workspace: Any, client: SeqeraClient | None, show_progress: bool,
+                   **what: bool) -> RunDetails:
+    refs = _run_refs(runs, workspace)
+
+    async def go(c: AsyncSeqeraClient) -> RunDetails:
+        return await afetch_run_details(c, await refs(c), show_progress=show_progress, **what)
+
+    return _run_sync_with(client, go)
+
+
+def fetch_tasks(runs: Any, workspace: str | int | None = None, *,
+                client: SeqeraClient | None = None, show_progress: bool = True) -> pd.DataFrame:
+    """Every task attempt of the given runs, one row per attempt.
+
+    Parameters
+    ----------
+    runs : DataFrame, list of str or str
+        A runs DataFrame (its ``run_id`` and ``workspace_id`` are used), run ids, or one id.
+    workspace : str or int, optional
+        Workspace of runs given by id (default ``TOWER_WORKSPACE_ID``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The :data:`~seqera_analytics.frames.TASKS` columns (``realtime``/``duration``
+        ``timedelta64[ms]``, ``memory``/``peak_rss``/``rchar`` ``Int64`` [bytes], ``pcpu``
+        ``Float64`` [% of one core], ``cost`` ``Float64`` [USD], ...); see
+        ``seqera_analytics.frames.describe("tasks")``.
+
+    Raises
+    ------
+    PermissionDeniedError
+        A run is not in the workspace (or does not exist).
+    APIError
+        See :mod:`seqera_analytics._exceptions`.
+
+    Source: ``GET /workflow/{id}/tasks`` (all pages, ``max=100``).
+    """
+    return F.to_pandas(_fetch_details(runs, workspace, client, show_progress, tasks=True).tasks)
+
+
+def fetch_metrics(runs: Any, workspace: str | int | None = None, *,
+                  client: SeqeraClient | None = None, show_progress: bool = True) -> pd.DataFrame:
+    """The Platform's per-process resource summaries of the given runs, long form.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`~seqera_analytics.frames.PROCESS_METRICS`: ``run_id``, ``workspace_id``,
+        ``process``, ``metric`` (cpu, mem, vmem, time, reads, writes, cpu_usage,
+        mem_usage, time_usage), ``stat`` (mean, min, q1, q2, q3, max), ``value``
+        (``Float64``, in ``unit``), ``unit``.
+
+    Source: ``GET /workflow/{id}/metrics``. One request per run; the same quartiles can be
+    computed from :func:`fetch_tasks` output.
+    """
+    return F.to_pandas(_fetch_details(runs, workspace, client, show_progress,
+                                      tasks=False, metrics=True).process_metrics)
+
+
+def fetch_progress(runs: Any, workspace: str | int | None = None, *,
+                   client: SeqeraClient | None = None, show_progress: bool = True) -> pd.DataFrame:
+    """Per-process task counters of the given runs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`~seqera_analytics.frames.PROCESS_PROGRESS`: ``run_id``, ``workspace_id``,
+        ``process``, ``tasks_pending`` ... ``tasks_ignored`` (``Int64`` counts),
+        ``last_updated``.
+
+    Source: ``GET /workflow/{id}/progress`` ``.progress.processesProgress``.
+    """
+    return F.to_pandas(_fetch_details(runs, workspace, client, show_progress,
+                                      tasks=False, progress=True).process_progress)
+
+
+def fetch_workspaces(*, client: SeqeraClient | None = None) -> pd.DataFrame:
+    """The workspaces the token can see.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`~seqera_analytics.frames.WORKSPACES`: ``workspace_id`` (Int64),
+        ``workspace`` ("org/workspace"), ``org_id``, ``org_name``, ``workspace_name``,
+        ``workspace_full_name``, ``visibility``, ``roles``.
+
+    Source: ``GET /user-info``, ``GET /user/{userId}/workspaces``.
+    """
+    async def go(c: AsyncSeqeraClient) -> pa.Table:
+        return F.workspaces_table(await c.list_user_workspaces())
+
+    return F.to_pandas(_run_sync_with(client, go))
+
+
+# ---------------------------------------------------------------------------- offline
+@dataclass
+class RunData:
+    """The tables of one or more runs read offline.
+
+    Attributes
+    ----------
+    runs, tasks, process_metrics, process_progress : pandas.DataFrame
+        Typed exactly as the ``fetch_*`` results.
+    """
+
+    runs: pd.DataFrame
+    tasks: pd.DataFrame
+    process_metrics: pd.DataFrame
+    process_progress: pd.DataFrame
+
+
+def bundle_tables(bundle: RunBundle) -> dict[str, pa.Table]:
+    """Arrow tables (runs, tasks, process_metrics, process_progress) of one captured run."""
+    org, _, ws = (bundle.workspace or "").partition("/")
+    element = {"workflow": bundle.workflow, "progress": bundle.progress, "labels": bundle.labels,
+               "orgId": bundle.org_id, "workspaceId": bundle.workspace_id,
+               "orgName": org or None, "workspaceName": ws or None}
+    rid, wsid = bundle.run_id, bundle.workspace_id
+    return {
+        "runs": F.runs_table([element]),
+        "tasks": F.tasks_table(bundle.tasks, run_id=rid, workspace_id=wsid),
+        "process_metrics": F.process_metrics_table(bundle.metrics, run_id=rid, workspace_id=wsid),
+        "process_progress": F.process_progress_table(bundle.progress, run_id=rid, workspace_id=wsid),
+    }
+
+
+def load_dump(path: str | Path | Iterable[str | Path]) -> RunData:
+    """Read runs offline from ``tw runs dump`` archives and run bundle JSON files.
+
+    Parameters
+    ----------
+    path : path or iterable of paths
+        A ``.tar.gz``/``.tar.xz`` dump, a bundle ``.json`` (nf-aggregate format), an
+        unpacked dump directory, or a directory of dumps/bundles (every one in it is read).
+
+    Returns
+    -------
+    RunData
+        ``runs``, ``tasks``, ``process_metrics``, ``process_progress`` DataFrames typed as
+        the ``fetch_*`` results. Dumps carry no per-process progress (tw does not save it),
+        so their ``process_progress`` rows are absent.
+
+    Raises
+    ------
+    DataFormatError
+        A path is missing, of an unknown format, or holds invalid JSON.
+    """
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    bundles: list[RunBundle] = []
+    for p in map(Path, paths):
+        if p.is_dir() and not (p / "workflow.json").exists():
+            bundles.extend(iter_run_bundles(p))
+        else:
+            bundles.append(read_run_bundle(p))
+    parts = [bundle_tables(b) for b in bundles]
+    return RunData(**{name: F.to_pandas(F.concat_tables(F.TABLES[name], [p[name] for p in parts]))
+                      for name in ("runs", "tasks", "process_metrics", "process_progress")})
