@@ -140,7 +140,7 @@ class AsyncSeqeraClient:
         self._sem: asyncio.Semaphore | None = None
         fp = self.config.token.fingerprint() if self.config.token else "anonymous"
         self._pacer: Pacer = pacer_for(fp, self.config.endpoint, self.config.requests_per_second)
-        self._workspaces: list[Workspace] | None = None
+        self._workspace_rows: list[dict[str, Any]] | None = None
         self._user: dict[str, Any] | None = None
         self.stats = RequestStats()
 
@@ -278,9 +278,16 @@ class AsyncSeqeraClient:
         return self._user
 
     async def list_user_workspaces(self, user_id: int | None = None) -> list[dict[str, Any]]:
-        """``GET /user/{userId}/workspaces`` ``.orgsAndWorkspaces`` (org-only rows included)."""
+        """``GET /user/{userId}/workspaces`` ``.orgsAndWorkspaces`` (org-only rows included).
+
+        Without ``user_id``: the token owner's, cached per client.
+        """
         if user_id is None:
-            user_id = (await self.user_info()).get("id")
+            if self._workspace_rows is None:
+                user_id = (await self.user_info()).get("id")
+                body = await self._get(f"/user/{user_id}/workspaces")
+                self._workspace_rows = list(body.get("orgsAndWorkspaces") or [])
+            return list(self._workspace_rows)
         body = await self._get(f"/user/{user_id}/workspaces")
         return list(body.get("orgsAndWorkspaces") or [])
 
@@ -294,13 +301,10 @@ class AsyncSeqeraClient:
 
     async def workspaces(self) -> list[Workspace]:
         """The workspaces this token can see (cached per client)."""
-        if self._workspaces is None:
-            rows = await self.list_user_workspaces()
-            self._workspaces = [
-                Workspace(int(r["workspaceId"]), r.get("orgId"), str(r.get("orgName")), str(r.get("workspaceName")))
-                for r in rows if r.get("workspaceId") is not None
-            ]
-        return self._workspaces
+        return [
+            Workspace(int(r["workspaceId"]), r.get("orgId"), str(r.get("orgName")), str(r.get("workspaceName")))
+            for r in await self.list_user_workspaces() if r.get("workspaceId") is not None
+        ]
 
     async def resolve_workspace(self, ref: str | int | None = None) -> int | None:
         """Workspace id of ``ref``.

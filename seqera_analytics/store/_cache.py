@@ -1,0 +1,505 @@
+"""The Parquet cache: crash-safe writes under a lock, filtered reads without one.
+
+Writes (:class:`CacheWriter`) rewrite whole partitions: for every ``(workspace_id, month)``
+partition a commit touches, the rows of the runs being written replace their old rows and
+the partition becomes one new file. A commit:
+
+1. writes every new file as ``part-<uuid>.parquet.tmp`` (invisible to ``*.parquet`` globs),
+   fsynced;
+2. renames them to ``.parquet``;
+3. replaces ``state.json`` with the new file list: **the commit point**;
+4. deletes the files the new list dropped.
+
+A process killed anywhere leaves ``state.json`` naming a complete, consistent set of files
+(old or new). Files it does not name are debris, ignored by the library's reads and deleted
+by the next writer (plain-glob readers such as DuckDB can see that debris until then). A
+run's tasks, progress, metrics and its run row are committed together.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import filelock
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .._exceptions import CacheError, CacheLockedError
+from ..frames import RUN_STATUSES, SCHEMA_VERSION, concat_tables, empty_table, to_pandas
+from ._layout import (
+    PARTITION_SCHEMA,
+    PARTITIONED,
+    PERSONAL_WORKSPACE_ID,
+    TABLE_SPECS,
+    default_cache_dir,
+    file_partition,
+    month_of,
+    new_file_name,
+    partition_dir,
+)
+from ._state import State, WorkspaceState, atomic_write_bytes, read_state, write_state
+
+__all__ = ["Cache", "CacheInfo", "CacheWriter"]
+
+_SORT_KEYS: dict[str, list[tuple[str, str]]] = {
+    "runs": [("submit", "descending"), ("run_id", "ascending")],
+    "tasks": [("run_id", "ascending"), ("task_id", "ascending")],
+    "process_metrics": [("run_id", "ascending"), ("process", "ascending"), ("metric", "ascending"),
+                        ("stat", "ascending")],
+    "process_progress": [("run_id", "ascending"), ("process", "ascending")],
+    "workspaces": [("workspace_id", "ascending")],
+}
+_PARQUET_OPTIONS = {"compression": "zstd"}
+
+
+def _file_schema(table: str) -> pa.Schema:
+    schema = TABLE_SPECS[table].arrow_schema
+    if table in PARTITIONED:
+        schema = schema.remove(schema.get_field_index("workspace_id"))
+    return schema
+
+
+@dataclass
+class CacheInfo:
+    """What a cache holds (``seqera-analytics cache info``).
+
+    Attributes
+    ----------
+    path : Path
+    schema_version : int or None
+    size_bytes : int
+        Bytes of the live Parquet files [bytes].
+    workspaces : pandas.DataFrame
+        One row per cached workspace: ``workspace_id`` (Int64), ``workspace`` (string),
+        ``endpoint`` (string), ``runs``, ``tasks`` (Int64 counts), ``first_submit``,
+        ``last_submit`` (datetime64[ms, UTC]), ``synced_at`` (datetime64[ms, UTC]).
+    """
+
+    path: Path
+    schema_version: int | None
+    size_bytes: int
+    workspaces: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __str__(self) -> str:
+        lines = [f"cache: {self.path}",
+                 f"schema version: {self.schema_version}",
+                 f"size: {self.size_bytes / 2**20:.1f} MiB"]
+        if self.workspaces.empty:
+            lines.append("no workspaces cached yet (run `seqera-analytics sync --workspace org/ws`)")
+        else:
+            with pd.option_context("display.width", 200, "display.max_columns", 20):
+                lines.append(self.workspaces.to_string(index=False))
+        return "\n".join(lines)
+
+
+class Cache:
+    """A cache directory of Parquet datasets (see :mod:`seqera_analytics.store`).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        Cache directory; default ``$SEQERA_ANALYTICS_CACHE`` or the user cache dir.
+
+    Reading never touches the network and takes no lock.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_cache_dir()
+        if self.path.exists() and not self.path.is_dir():
+            raise CacheError(f"{self.path} is a file, not a cache directory")
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> State:
+        """The committed state (an empty state for a new cache).
+
+        Raises
+        ------
+        CacheError
+            The cache was written with another schema version (the next sync rebuilds an
+            older one), or its state file is damaged.
+        """
+        state = read_state(self.path)
+        if state is None:
+            return State()
+        if state.schema_version != SCHEMA_VERSION:
+            newer = state.schema_version > SCHEMA_VERSION
+            raise CacheError(
+                f"The cache at {self.path} has schema version {state.schema_version}, this "
+                f"seqera-analytics uses {SCHEMA_VERSION}. "
+                + ("Upgrade seqera-analytics or use another cache directory."
+                   if newer else "Run `seqera-analytics sync` to rebuild it."))
+        return state
+
+    def writer(self, *, wait_s: float = 0.0) -> CacheWriter:
+        """Open the cache for writing (takes the lock; see :class:`CacheWriter`)."""
+        return CacheWriter(self, wait_s=wait_s)
+
+    # ------------------------------------------------------------------ reading
+    def _dataset(self, table: str, files: Sequence[str]) -> ds.Dataset:
+        paths = [str(self.path / f) for f in files]
+        if table in PARTITIONED:
+            part = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+            return ds.dataset(paths, schema=_file_schema(table).append(PARTITION_SCHEMA.field("workspace_id"))
+                              .append(PARTITION_SCHEMA.field("month")),
+                              format="parquet", partitioning=part,
+                              partition_base_dir=str(self.path / table))
+        return ds.dataset(paths, schema=_file_schema(table), format="parquet")
+
+    def read_table(self, table: str, filter: ds.Expression | None = None,
+                   columns: Sequence[str] | None = None) -> pa.Table:
+        """Rows of one table as Arrow, typed by its schema (``workspace_id`` restored from
+        the partition path, ``0`` back to null for the personal workspace)."""
+        spec = TABLE_SPECS[table]
+        for attempt in range(3):
+            files = self.state().files.get(table, [])
+            if not files:
+                out = empty_table(spec)
+                return out.select(list(columns)) if columns else out
+            try:
+                scanned = self._dataset(table, files).to_table(filter=filter)
+                break
+            except FileNotFoundError:
+                # A concurrent commit replaced files after we read state.json: read again.
+                if attempt == 2:
+                    raise
+                time.sleep(0.05)
+        if table in PARTITIONED:
+            ws = scanned.column("workspace_id")
+            ws = pc.if_else(pc.equal(ws, PERSONAL_WORKSPACE_ID), pa.scalar(None, pa.int64()), ws)
+            scanned = scanned.set_column(scanned.schema.get_field_index("workspace_id"), "workspace_id", ws)
+        out = scanned.select(spec.names).cast(spec.arrow_schema)
+        return out.select(list(columns)) if columns else out
+
+    def workspace_id(self, workspace: str | int) -> int:
+        """The id of a cached workspace given as id or ``org/workspace``.
+
+        Raises
+        ------
+        CacheError
+            The workspace is not in the cache; the message lists those that are and says
+            how to sync.
+        """
+        state = self.state()
+        text = str(workspace).strip()
+        known = {int(k): v for k, v in state.workspaces.items()}
+        if text.isdigit() and int(text) in known:
+            return int(text)
+        for wid, ws in known.items():
+            if ws.workspace and ws.workspace.lower() == text.lower():
+                return wid
+        cached = ", ".join(sorted(w.workspace or str(i) for i, w in known.items())) or "none"
+        raise CacheError(
+            f"Workspace {text!r} is not in the cache {self.path} (cached: {cached}). "
+            f"Run `seqera-analytics sync --workspace {text}` first.")
+
+    def info(self) -> CacheInfo:
+        """Summary of what is cached (workspaces, runs, tasks, date range, size)."""
+        if not (self.path / "state.json").exists():
+            return CacheInfo(self.path, None, 0)
+        state = self.state()
+        size = sum((self.path / f).stat().st_size for files in state.files.values() for f in files
+                   if (self.path / f).exists())
+        runs = self.read_table("runs", columns=["workspace_id", "run_id", "submit"])
+        tasks = self.read_table("tasks", columns=["workspace_id"])
+        rows = []
+        for key, ws in sorted(state.workspaces.items()):
+            wid = int(key)
+            ws_val = None if wid == PERSONAL_WORKSPACE_ID else wid
+            mask = pc.is_null(runs["workspace_id"]) if ws_val is None else pc.equal(runs["workspace_id"], wid)
+            r = runs.filter(mask)
+            tmask = pc.is_null(tasks["workspace_id"]) if ws_val is None else pc.equal(tasks["workspace_id"], wid)
+            rows.append({
+                "workspace_id": wid, "workspace": ws.workspace, "endpoint": ws.endpoint,
+                "runs": r.num_rows, "tasks": int(pc.sum(tmask.cast(pa.int64())).as_py() or 0),
+                "first_submit": pc.min(r["submit"]).as_py(), "last_submit": pc.max(r["submit"]).as_py(),
+                "synced_at": ws.synced_at,
+            })
+        frame = pd.DataFrame(rows, columns=["workspace_id", "workspace", "endpoint", "runs", "tasks",
+                                            "first_submit", "last_submit", "synced_at"])
+        frame = frame.astype({"workspace_id": "Int64", "workspace": "string", "endpoint": "string",
+                              "runs": "Int64", "tasks": "Int64"})
+        for col in ("first_submit", "last_submit", "synced_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ms, UTC]")
+        return CacheInfo(self.path, state.schema_version, size, frame)
+
+
+def _partition_keys(runs: pa.Table) -> dict[str, tuple[int, str]]:
+    """run_id -> (workspace_id partition value, month) for the given run rows."""
+    ws = pc.fill_null(runs["workspace_id"], PERSONAL_WORKSPACE_ID).to_pylist()
+    months = month_of(runs["submit"]).to_pylist()
+    return {rid: (w, m) for rid, w, m in zip(runs["run_id"].to_pylist(), ws, months)}
+
+
+class CacheWriter:
+    """Exclusive write access to a cache, for one sync.
+
+    Opening takes the cache lock (raising :class:`CacheLockedError` if another process
+    holds it), creates the cache if needed, rebuilds a cache of an older schema version
+    (``rebuilt`` is then true) and removes debris of interrupted syncs.
+    Use as a context manager; :meth:`commit` makes buffered rows visible atomically.
+    """
+
+    def __init__(self, cache: Cache, *, wait_s: float = 0.0) -> None:
+        self.cache = cache
+        self.root = cache.path
+        self.rebuilt: str | None = None
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = filelock.FileLock(str(self.root / ".lock"))
+        owner_file = self.root / ".lock.owner"
+        try:
+            self._lock.acquire(timeout=wait_s)
+        except filelock.Timeout:
+            try:
+                owner = owner_file.read_text().strip()
+            except OSError:
+                owner = "another process"
+            raise CacheLockedError(
+                f"The cache {self.root} is being written by {owner}. Wait for that sync to "
+                "finish, or use another cache directory (--cache / SEQERA_ANALYTICS_CACHE).") from None
+        try:
+            atomic_write_bytes(owner_file, f"pid {os.getpid()} on {socket.gethostname()} since "
+                                           f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode())
+            self.state = self._open_state()
+            self._cleanup()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._runs: list[pa.Table] = []
+        self._tables: dict[str, list[pa.Table]] = defaultdict(list)
+        self._replace: dict[str, set[str]] = defaultdict(set)
+        self._workspaces: pa.Table | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def _open_state(self) -> State:
+        state = read_state(self.root)
+        if state is None:
+            state = State()
+            write_state(self.root, state)
+            return state
+        if state.schema_version > SCHEMA_VERSION:
+            raise CacheError(
+                f"The cache at {self.root} was written by a newer seqera-analytics (schema "
+                f"{state.schema_version} > {SCHEMA_VERSION}); upgrade, or use another cache directory.")
+        if state.schema_version < SCHEMA_VERSION:
+            self.rebuilt = (f"The cache at {self.root} had schema version {state.schema_version}; "
+                            f"rebuilt for version {SCHEMA_VERSION} (its runs are fetched again).")
+            for table in TABLE_SPECS:
+                shutil.rmtree(self.root / table, ignore_errors=True)
+            state = State()
+            write_state(self.root, state)
+        return state
+
+    def _cleanup(self) -> None:
+        """Delete files no commit refers to (left by a killed sync)."""
+        live = {f for files in self.state.files.values() for f in files}
+        for table in TABLE_SPECS:
+            base = self.root / table
+            if not base.is_dir():
+                continue
+            for path in base.rglob("*"):
+                if path.is_file() and str(path.relative_to(self.root)) not in live:
+                    path.unlink(missing_ok=True)
+            for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+                try:
+                    d.rmdir()  # only empty partition directories go
+                except OSError:
+                    pass
+        (self.root / "state.json.tmp").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Release the lock (buffered, uncommitted rows are dropped)."""
+        self._clear()
+        if self._lock.is_locked:
+            (self.root / ".lock.owner").unlink(missing_ok=True)
+            self._lock.release()
+
+    def __enter__(self) -> CacheWriter:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ buffering
+    def _clear(self) -> None:
+        self._runs, self._workspaces = [], None
+        self._tables.clear()
+        self._replace.clear()
+
+    def put_runs(self, runs: pa.Table, tasks: pa.Table | None = None,
+                 process_progress: pa.Table | None = None, process_metrics: pa.Table | None = None) -> None:
+        """Buffer complete data of some runs; it replaces everything cached for those runs
+        at the next :meth:`commit`.
+
+        Tables follow the frames schemas. Rows of ``tasks``/``process_*`` must belong to runs
+        in ``runs``; a table passed as ``None`` keeps what is cached for those runs.
+
+        Raises
+        ------
+        ValueError
+            Rows for runs that are not in ``runs``.
+        """
+        ids = set(runs["run_id"].to_pylist())
+        given = {"tasks": tasks, "process_progress": process_progress, "process_metrics": process_metrics}
+        for name, table in given.items():
+            if table is not None and table.num_rows:
+                stray = set(pc.unique(table["run_id"]).to_pylist()) - ids
+                if stray:
+                    raise ValueError(f"{name} rows for runs not being written: {sorted(stray)[:5]}")
+        self._runs.append(runs)
+        self._replace["runs"] |= ids
+        for name, table in given.items():
+            if table is not None:
+                self._tables[name].append(table)
+                self._replace[name] |= ids
+
+    def put_workspaces(self, workspaces: pa.Table) -> None:
+        """Replace the workspaces table at the next commit."""
+        self._workspaces = workspaces
+
+    def set_workspace_state(self, ws: WorkspaceState) -> None:
+        """Record a workspace's sync state (committed with the next commit)."""
+        self.state.workspaces[str(int(ws.workspace_id))] = ws
+
+    @property
+    def pending_runs(self) -> int:
+        """Runs buffered since the last commit."""
+        return len(self._replace.get("runs", ()))
+
+    # ------------------------------------------------------------------ commit
+    def _write_file(self, table: str, directory: str, rows: pa.Table) -> tuple[str, Path]:
+        rel = new_file_name(directory)
+        tmp = self.root / (rel + ".tmp")
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        schema = _file_schema(table)
+        rows = rows.select(schema.names).cast(schema)
+        if rows.num_rows:
+            rows = rows.sort_by(_SORT_KEYS[table])
+        pq.write_table(rows, tmp, **_PARQUET_OPTIONS)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        return rel, tmp
+
+    def _read_files(self, table: str, files: Iterable[str]) -> pa.Table:
+        schema = _file_schema(table)
+        files = list(files)
+        if not files:
+            return schema.empty_table()
+        return pa.concat_tables(pq.read_table(self.root / f, schema=schema) for f in files)
+
+    def _incoming(self, table: str, runs: pa.Table) -> pa.Table:
+        if table == "runs":
+            return runs
+        return concat_tables(TABLE_SPECS[table], self._tables.get(table, []))
+
+    def commit(self) -> int:
+        """Make buffered rows and workspace states visible atomically.
+
+        Returns
+        -------
+        int
+            Runs committed.
+        """
+        runs = concat_tables(TABLE_SPECS["runs"], self._runs)
+        if runs.num_rows:  # a run put twice in one commit: the later put wins
+            order = pa.table({"run_id": runs["run_id"], "i": pa.array(range(runs.num_rows))})
+            last = order.group_by("run_id").aggregate([("i", "max")])["i_max"]
+            runs = runs.take(pa.array(sorted(last.to_pylist()), pa.int64()))
+        keys = _partition_keys(runs)
+        old_keys = self._cached_partitions(set(keys))
+        files = {t: list(v) for t, v in self.state.files.items()}
+        staged: list[tuple[Path, Path]] = []
+        dropped: list[str] = []
+        try:
+            for table in PARTITIONED:
+                replace = self._replace.get(table)
+                if not replace:
+                    continue
+                incoming = self._incoming(table, runs)
+                part_of = [keys[r] for r in incoming["run_id"].to_pylist()]
+                ws_col = pa.array([k[0] for k in part_of], pa.int64())
+                month_col = pa.array([k[1] for k in part_of], pa.string())
+                replace_set = pa.array(sorted(replace), pa.string())
+                affected = {keys[r] for r in replace} | {old_keys[r] for r in replace if r in old_keys}
+                current = files.setdefault(table, [])
+                by_part: dict[tuple[int, str], list[str]] = defaultdict(list)
+                for f in current:
+                    by_part[file_partition(f)].append(f)  # type: ignore[index]
+                for w, m in sorted(affected):
+                    old = self._read_files(table, by_part.get((w, m), []))
+                    if old.num_rows:
+                        old = old.filter(pc.invert(pc.is_in(old["run_id"], value_set=replace_set)))
+                    mine = pc.and_(pc.equal(ws_col, w), pc.equal(month_col, m))
+                    merged = pa.concat_tables([old, incoming.filter(mine).select(old.schema.names)
+                                               .cast(old.schema)])
+                    for f in by_part.get((w, m), []):
+                        dropped.append(f)
+                        current.remove(f)
+                    if merged.num_rows:
+                        rel, tmp = self._write_file(table, partition_dir(table, w, m), merged)
+                        staged.append((tmp, self.root / rel))
+                        current.append(rel)
+            if self._workspaces is not None:
+                rel, tmp = self._write_file("workspaces", "workspaces", self._workspaces)
+                staged.append((tmp, self.root / rel))
+                dropped.extend(files.get("workspaces", []))
+                files["workspaces"] = [rel]
+            for tmp, final in staged:
+                os.replace(tmp, final)
+            self.state.files = files
+            write_state(self.root, self.state)  # the commit point
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        for f in dropped:
+            (self.root / f).unlink(missing_ok=True)
+        self._clear()
+        return runs.num_rows
+
+    def _cached_partitions(self, run_ids: set[str]) -> dict[str, tuple[int, str]]:
+        """Where the given runs are cached now (run_id -> partition)."""
+        if not run_ids or not self.state.files.get("runs"):
+            return {}
+        out: dict[str, tuple[int, str]] = {}
+        for f in self.state.files["runs"]:
+            p = file_partition(f)
+            ids = pq.read_table(self.root / f, columns=["run_id"])["run_id"].to_pylist()
+            for rid in run_ids.intersection(ids):
+                out[rid] = p  # type: ignore[assignment]
+        return out
+
+    def cached_runs(self, workspace_id: int | None) -> pa.Table:
+        """``run_id``, ``status``, ``last_updated`` of the runs cached for a workspace."""
+        ws = PERSONAL_WORKSPACE_ID if workspace_id is None else int(workspace_id)
+        files = [f for f in self.state.files.get("runs", []) if (file_partition(f) or (None,))[0] == ws]
+        if not files:
+            return pa.table({"run_id": pa.array([], pa.string()), "status": pa.array([], pa.string()),
+                             "last_updated": pa.array([], pa.timestamp("ms", tz="UTC"))})
+        return pa.concat_tables(pq.read_table(self.root / f, columns=["run_id", "status", "last_updated"])
+                                for f in files)
+
+
+def statuses_upper(status: str | Sequence[str]) -> list[str]:
+    values = [status] if isinstance(status, str) else list(status)
+    out = []
+    for s in values:
+        up = str(s).strip().upper()
+        if up not in RUN_STATUSES:
+            raise ValueError(f"status={s!r} is not a run status; use one of "
+                             f"{', '.join(x.lower() for x in RUN_STATUSES)}")
+        out.append(up)
+    return out

@@ -1,0 +1,135 @@
+"""The cache's state file: schema version, the live Parquet files, per-workspace sync state.
+
+``state.json`` is the commit point of every write: it is replaced atomically (write a temp
+file, fsync, ``os.replace``, fsync the directory), and the library reads only the files it
+lists. Anything else under the table directories is debris of an interrupted sync and is
+removed by the next writer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import CacheError
+from ..frames import SCHEMA_VERSION
+
+__all__ = ["State", "WorkspaceState", "atomic_write_bytes", "read_state", "write_state"]
+
+STATE_FILE = "state.json"
+FORMAT = "seqera-analytics-cache"
+
+
+@dataclass
+class WorkspaceState:
+    """What the cache knows about one synced workspace.
+
+    Attributes
+    ----------
+    workspace_id : int
+    workspace : str or None
+        ``org/workspace`` name, when known (saves resolving it again).
+    endpoint : str
+        API endpoint it was synced from (a cache never mixes platforms for one id).
+    synced_at : str or None
+        ISO-8601 UTC time of the last completed sync.
+    covered_since : str or None
+        Submission time from which the cached history is complete (ISO-8601 UTC); ``None``
+        when the whole history is cached. Only set by a sync whose listing finished.
+    complete : bool
+        The last listing finished (an interrupted sync leaves ``False``, so the next sync
+        lists everything instead of stopping at the first cached run).
+    """
+
+    workspace_id: int
+    workspace: str | None = None
+    endpoint: str = ""
+    synced_at: str | None = None
+    covered_since: str | None = None
+    complete: bool = False
+
+
+@dataclass
+class State:
+    """Contents of ``state.json``."""
+
+    schema_version: int = SCHEMA_VERSION
+    files: dict[str, list[str]] = field(default_factory=dict)
+    workspaces: dict[str, WorkspaceState] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        body = {
+            "format": FORMAT,
+            "schema_version": self.schema_version,
+            "files": {k: sorted(v) for k, v in sorted(self.files.items())},
+            "workspaces": {k: asdict(v) for k, v in sorted(self.workspaces.items())},
+        }
+        return json.dumps(body, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: Path) -> State:
+        try:
+            body = json.loads(raw)
+            if body.get("format") != FORMAT:
+                raise ValueError("not a seqera-analytics cache state")
+            return cls(
+                schema_version=int(body["schema_version"]),
+                files={k: list(v) for k, v in (body.get("files") or {}).items()},
+                workspaces={k: WorkspaceState(**v) for k, v in (body.get("workspaces") or {}).items()},
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CacheError(f"{where} is damaged ({exc}). Remove the cache directory "
+                             f"{where.parent} and sync again.") from exc
+
+    def workspace(self, workspace_id: int) -> WorkspaceState | None:
+        return self.workspaces.get(str(int(workspace_id)))
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` so that readers see the old or the new content, never a mix."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def read_state(root: Path) -> State | None:
+    """The state of the cache at ``root``; ``None`` for a new (empty) cache."""
+    path = root / STATE_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return State.from_json(raw, path)
+
+
+def write_state(root: Path, state: State) -> None:
+    atomic_write_bytes(root / STATE_FILE, state.to_json())
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_bytes())

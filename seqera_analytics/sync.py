@@ -1,0 +1,352 @@
+"""Incremental, crash-safe sync of a workspace from the API into the Parquet cache.
+
+The only module that uses the API, the frame builders and the store together.
+
+How a sync decides what to fetch:
+
+1. The workspace is resolved (from the cache's memory of its name when it has one, so a
+   re-sync spends no request on it).
+2. Runs are listed newest first. When the cache already holds the workspace's complete
+   history (the last sync finished), paging stops at the first run that is cached, in a
+   terminal state and unchanged (same ``status`` and ``lastUpdated``): everything older is
+   final. After an interrupted sync the whole list is read (only ~1 request per 99 runs).
+3. New runs and changed runs get their tasks, ``/progress`` (unless the listing carried
+   it) and, if asked, ``/metrics`` fetched. Cached runs that were still active and lie
+   older than the stop point are refreshed through ``GET /workflow/{id}``. A run that was
+   terminal when cached is never fetched again.
+4. Finished runs are committed in batches (every ``commit_every_s`` seconds and at the
+   end), atomically: a run's row appears together with its tasks. Committing runs in a
+   worker thread so requests keep flowing meanwhile.
+
+A run that disappears mid-sync (403/404: deleted) is skipped with a warning. Any other
+failure commits what was fetched, then raises: the next sync continues from there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+from tqdm.auto import tqdm
+
+from . import frames as F
+from ._exceptions import APIError, CacheError, NotFoundError, PermissionDeniedError
+from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
+from .fetch import parse_instant, runs_search
+from .store import PERSONAL_WORKSPACE_ID, Cache, CacheWriter, WorkspaceState
+
+__all__ = ["SyncSummary", "async_sync", "sync"]
+
+log = logging.getLogger("seqera_analytics.sync")
+
+
+@dataclass
+class SyncSummary:
+    """What a sync did.
+
+    Attributes
+    ----------
+    workspace : str or None
+        ``org/workspace`` (``None`` for the personal workspace or an id never named).
+    workspace_id : int or None
+    runs_listed : int
+        Runs read from the listing (stops early on an incremental sync).
+    runs_added, runs_updated : int
+        Runs new to the cache, and cached runs fetched again because they changed.
+    runs_skipped : list of str
+        Runs that vanished while syncing (deleted; 403/404).
+    tasks_added : int
+        Task rows written (for the added and updated runs).
+    requests : int
+        HTTP requests made, retries included.
+    rate_limited, retries : int
+        429 responses received; retried requests.
+    seconds : float
+        Wall time [s].
+    cache : Path
+    rebuilt : str or None
+        Set when an older-schema cache was rebuilt.
+    """
+
+    workspace: str | None
+    workspace_id: int | None
+    runs_listed: int = 0
+    runs_added: int = 0
+    runs_updated: int = 0
+    runs_skipped: list[str] = field(default_factory=list)
+    tasks_added: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    retries: int = 0
+    seconds: float = 0.0
+    cache: Path | None = None
+    rebuilt: str | None = None
+
+    def __str__(self) -> str:
+        name = self.workspace or (self.workspace_id if self.workspace_id is not None else "personal workspace")
+        lines = [f"synced {name} into {self.cache}: {self.runs_added} runs added, {self.runs_updated} updated, "
+                 f"{self.tasks_added} tasks written; {self.requests} requests in {self.seconds:.1f}s"
+                 + (f" ({self.rate_limited} rate-limited, retried)" if self.rate_limited else "")]
+        if self.runs_skipped:
+            lines.append(f"skipped {len(self.runs_skipped)} runs that vanished while syncing: "
+                         f"{', '.join(self.runs_skipped[:5])}")
+        if self.rebuilt:
+            lines.append(self.rebuilt)
+        return "\n".join(lines)
+
+
+def _run_id(el: dict[str, Any]) -> str:
+    return str(el["workflow"]["id"])
+
+
+def _ts(value: Any) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    ts = pd.to_datetime(value, utc=True, errors="coerce")
+    return None if ts is pd.NaT else ts
+
+
+class _Syncer:
+    def __init__(self, client: AsyncSeqeraClient, writer: CacheWriter, *, metrics: bool,
+                 show_progress: bool, commit_every_s: float) -> None:
+        self.client = client
+        self.writer = writer
+        self.metrics = metrics
+        self.show_progress = show_progress
+        self.commit_every_s = commit_every_s
+        self.ready: list[tuple[dict[str, Any], Any, dict[str, Any], Any]] = []
+        self.commit_lock = asyncio.Lock()
+        self.last_commit = time.monotonic()
+
+    # -------------------------------------------------------------- workspace
+    async def resolve(self, workspace: str | int | None) -> tuple[int | None, str | None]:
+        """(workspace id, ``org/workspace``); no request when the cache knows the name."""
+        ref = workspace if workspace is not None else self.client.config.workspace
+        if ref is None:
+            return None, None
+        text = str(ref).strip()
+        endpoint = self.client.config.endpoint
+        for key, ws in self.writer.state.workspaces.items():
+            if ws.endpoint == endpoint and key != str(PERSONAL_WORKSPACE_ID) and (
+                    key == text or (ws.workspace or "").lower() == text.lower()):
+                return int(key), ws.workspace
+        ws_id = await self.client.resolve_workspace(text)
+        # Remember every workspace the token sees (names for later syncs and reports).
+        rows = await self.client.list_user_workspaces()
+        self.writer.put_workspaces(F.workspaces_table(rows))
+        name = next((f"{r.get('orgName')}/{r.get('workspaceName')}" for r in rows
+                     if r.get("workspaceId") == ws_id), None)
+        return ws_id, name
+
+    # -------------------------------------------------------------- commits
+    def _tables(self, batch: list[tuple[dict[str, Any], Any, dict[str, Any], Any]], ws_id: int | None
+                ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table | None, int]:
+        runs, tasks, progress, metrics = [], [], [], []
+        for el, task_records, prog, mets in batch:
+            rid = _run_id(el)
+            ws = el.get("workspaceId", ws_id)
+            runs.append(F.runs_table([{**el, "progress": prog}], workspace_id=ws_id))
+            tasks.append(F.tasks_table(task_records, run_id=rid, workspace_id=ws))
+            progress.append(F.process_progress_table(prog, run_id=rid, workspace_id=ws))
+            if mets is not None:
+                metrics.append(F.process_metrics_table(mets, run_id=rid, workspace_id=ws))
+        task_table = F.concat_tables(F.TASKS, tasks)
+        return (F.concat_tables(F.RUNS, runs), task_table, F.concat_tables(F.PROCESS_PROGRESS, progress),
+                F.concat_tables(F.PROCESS_METRICS, metrics) if self.metrics else None, task_table.num_rows)
+
+    async def commit(self, ws_id: int | None, *, force: bool = False) -> int:
+        """Commit the runs fetched so far (in a worker thread); returns tasks written."""
+        if not force and time.monotonic() - self.last_commit < self.commit_every_s:
+            return 0
+        async with self.commit_lock:
+            batch, self.ready = self.ready, []
+            self.last_commit = time.monotonic()
+            if not batch and not force:
+                return 0
+
+            def work() -> int:
+                if not batch:
+                    self.writer.commit()
+                    return 0
+                runs, tasks, progress, metrics, n = self._tables(batch, ws_id)
+                self.writer.put_runs(runs, tasks, progress, metrics)
+                self.writer.commit()
+                return n
+
+            return await asyncio.to_thread(work)
+
+    # -------------------------------------------------------------- fetching
+    async def fetch_one(self, el: dict[str, Any], ws_id: int | None) -> None:
+        rid = _run_id(el)
+        ws = el.get("workspaceId", ws_id)
+        prog = (el.get("progress") or {})
+        coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord)]
+        if not prog.get("workflowProgress"):
+            coros.append(self.client.get_progress(rid, ws))
+        if self.metrics:
+            coros.append(self.client.get_metrics(rid, ws))
+        got = await asyncio.gather(*coros)
+        tasks = got[0]
+        i = 1
+        if not prog.get("workflowProgress"):
+            prog, i = got[1], 2
+        mets = got[i] if self.metrics else None
+        self.ready.append((el, tasks, prog, mets))
+
+
+async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = None, since: Any = None, *,
+                     cache: Cache | str | Path | None = None, metrics: bool = False,
+                     show_progress: bool = True, commit_every_s: float = 10.0,
+                     wait_for_lock_s: float = 0.0) -> SyncSummary:
+    """Async form of :func:`sync` for callers with their own event loop and client."""
+    c = cache if isinstance(cache, Cache) else Cache(cache)
+    t0 = time.monotonic()
+    before = client.stats.copy()
+    since_ts = parse_instant(since, "since")
+    with c.writer(wait_s=wait_for_lock_s) as writer:
+        s = _Syncer(client, writer, metrics=metrics, show_progress=show_progress, commit_every_s=commit_every_s)
+        ws_id, ws_name = await s.resolve(workspace)
+        key = PERSONAL_WORKSPACE_ID if ws_id is None else ws_id
+        summary = SyncSummary(ws_name, ws_id, cache=c.path, rebuilt=writer.rebuilt)
+        endpoint = client.config.endpoint
+        prev = writer.state.workspace(key)
+        if prev is not None and prev.endpoint and prev.endpoint != endpoint:
+            raise CacheError(
+                f"The cache {c.path} holds workspace {key} synced from {prev.endpoint}, not {endpoint}. "
+                "Use another cache directory (--cache) for each Platform.")
+        cached = writer.cached_runs(ws_id)
+        known = {rid: (st, lu) for rid, st, lu in zip(cached["run_id"].to_pylist(), cached["status"].to_pylist(),
+                                                      cached["last_updated"].to_pylist())}
+        covered = _ts(prev.covered_since) if prev else None
+        incremental = bool(prev and prev.complete and (prev.covered_since is None or
+                                                        (since_ts is not None and since_ts >= covered)))
+
+        def changed(el: dict[str, Any]) -> bool:
+            old = known.get(_run_id(el))
+            wf = el["workflow"]
+            return old is None or wf.get("status") != old[0] or _ts(wf.get("lastUpdated")) != _ts(old[1])
+
+        def final(el: dict[str, Any]) -> bool:  # cached, terminal, unchanged: older runs are too
+            old = known.get(_run_id(el))
+            return old is not None and old[0] in F.TERMINAL_RUN_STATUSES and not changed(el)
+
+        listed = await client.list_runs(ws_id, search=runs_search(since_ts), stop=final if incremental else None)
+        summary.runs_listed = len(listed)
+        todo = [el for el in listed if changed(el)]
+        listed_ids = {_run_id(el) for el in listed}
+        # Runs cached while active that lie older than where the listing stopped.
+        stale = [rid for rid, (st, _) in known.items()
+                 if st not in F.TERMINAL_RUN_STATUSES and rid not in listed_ids]
+        if stale:
+            described = await asyncio.gather(*(client.describe_run(rid, ws_id) for rid in stale),
+                                             return_exceptions=True)
+            for rid, d in zip(stale, described):
+                if isinstance(d, (PermissionDeniedError, NotFoundError)):
+                    summary.runs_skipped.append(rid)
+                elif isinstance(d, BaseException):
+                    raise d
+                elif changed(d):
+                    todo.append(d)
+        new_state = WorkspaceState(key, ws_name or (prev.workspace if prev else None), endpoint,
+                                   prev.synced_at if prev else None,
+                                   prev.covered_since if prev else None, complete=False)
+        if todo:
+            # Until this sync finishes, the next one must not trust a stop point.
+            writer.set_workspace_state(new_state)
+        summary.runs_added = sum(1 for el in todo if _run_id(el) not in known)
+        summary.runs_updated = len(todo) - summary.runs_added
+        bar = tqdm(total=len(todo), desc=f"sync {ws_name or key}", unit="run", disable=not show_progress)
+        sem = asyncio.Semaphore(max(4, client.config.max_concurrency))
+
+        async def one(el: dict[str, Any]) -> None:
+            async with sem:
+                try:
+                    await s.fetch_one(el, ws_id)
+                except (PermissionDeniedError, NotFoundError):
+                    summary.runs_skipped.append(_run_id(el))
+                    warnings.warn(f"run {_run_id(el)} vanished while syncing (deleted?); skipped", stacklevel=2)
+                bar.update(1)
+            summary.tasks_added += await s.commit(ws_id)
+
+        try:
+            results = await asyncio.gather(*(one(el) for el in todo), return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            if errors:
+                summary.tasks_added += await s.commit(ws_id, force=True)
+                err = errors[0]
+                if isinstance(err, APIError):
+                    err.args = (f"{err.args[0]} -- sync stopped; the runs fetched so far are saved, "
+                                "run the sync again to continue",)
+                raise err
+            new_state.complete = True
+            new_state.synced_at = pd.Timestamp.now(tz="UTC").isoformat()
+            if since_ts is None:
+                new_state.covered_since = None
+            elif prev is None or not prev.complete:
+                new_state.covered_since = since_ts.isoformat()
+            elif prev.covered_since is not None:
+                new_state.covered_since = min(covered, since_ts).isoformat()  # type: ignore[type-var]
+            writer.set_workspace_state(new_state)
+            summary.tasks_added += await s.commit(ws_id, force=True)
+        finally:
+            bar.close()
+    after = client.stats
+    summary.requests = after.requests - before.requests
+    summary.retries = after.retries - before.retries
+    summary.rate_limited = after.rate_limited - before.rate_limited
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def sync(workspace: str | int | None = None, since: Any = None, *, cache: Cache | str | Path | None = None,
+         client: SeqeraClient | None = None, metrics: bool = False, show_progress: bool = True,
+         commit_every_s: float = 10.0, wait_for_lock_s: float = 0.0, **client_options: Any) -> SyncSummary:
+    """Bring the cache up to date with a workspace (incremental, crash-safe).
+
+    Parameters
+    ----------
+    workspace : str or int, optional
+        ``org/workspace`` or id; default ``TOWER_WORKSPACE_ID``, else the personal workspace.
+    since : date-like, optional
+        Only runs submitted from this UTC date on (``"2025-01-01"``).
+    cache : Cache or path, optional
+        Default ``$SEQERA_ANALYTICS_CACHE`` or the user cache dir.
+    client : SeqeraClient, optional
+        Default: one built from ``TOWER_ACCESS_TOKEN``/``TOWER_API_ENDPOINT`` and
+        ``client_options``.
+    metrics : bool
+        Also fetch ``/metrics`` per run (one more request per run; the quartiles can be
+        derived from tasks, so off by default).
+    commit_every_s : float
+        Commit fetched runs at least this often [s].
+    wait_for_lock_s : float
+        How long to wait if another sync holds the cache [s].
+
+    Returns
+    -------
+    SyncSummary
+
+    Raises
+    ------
+    CacheLockedError
+        Another sync is writing this cache.
+    AuthenticationError, WorkspaceNotFoundError, APIError
+        Nothing is lost: runs fetched before the error are committed.
+    """
+    owned = client is None
+    c = client if client is not None else SeqeraClient(ClientConfig.from_env(**client_options))
+    try:
+        return run_sync(async_sync(c.aio, workspace, since, cache=cache, metrics=metrics,
+                                   show_progress=show_progress, commit_every_s=commit_every_s,
+                                   wait_for_lock_s=wait_for_lock_s))
+    finally:
+        if owned:
+            c.close()
