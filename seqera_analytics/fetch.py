@@ -35,9 +35,11 @@ __all__ = [
     "RunDetails",
     "afetch_run_details",
     "afetch_runs",
+    "alist_runs",
     "connect",
     "fetch_metrics",
     "fetch_progress",
+    "fetch_run_data",
     "fetch_runs",
     "fetch_tasks",
     "fetch_workspaces",
@@ -163,19 +165,11 @@ def _run_sync_with(client: SeqeraClient | None, fn: Callable[[AsyncSeqeraClient]
 
 
 # ---------------------------------------------------------------------------- runs
-async def afetch_runs(client: AsyncSeqeraClient, workspace: str | int | None = None, *,
-                      since: Any = None, until: Any = None, status: str | Sequence[str] | None = None,
-                      search: str | None = None, with_progress: bool = True,
-                      stop: Callable[[dict[str, Any]], bool] | None = None,
-                      show_progress: bool = False) -> tuple[pa.Table, dict[str, dict[str, Any]]]:
-    """Runs of a workspace as a :data:`~seqera_analytics.frames.RUNS` table.
-
-    Returns
-    -------
-    (pyarrow.Table, dict)
-        The runs table and the ``progress`` payload per run id (from the listing or from
-        ``/progress``), whose ``processesProgress`` the caller may keep.
-    """
+async def alist_runs(client: AsyncSeqeraClient, workspace: str | int | None = None, *,
+                     since: Any = None, until: Any = None, status: str | Sequence[str] | None = None,
+                     search: str | None = None, stop: Callable[[dict[str, Any]], bool] | None = None
+                     ) -> tuple[int | None, list[dict[str, Any]]]:
+    """(workspace id, ``/workflow`` list elements) of the runs submitted in ``[since, until)``."""
     ws_id = await client.resolve_workspace(workspace)
     lo, hi = parse_instant(since, "since"), parse_instant(until, "until")
     elements: dict[str, dict[str, Any]] = {}
@@ -193,16 +187,31 @@ async def afetch_runs(client: AsyncSeqeraClient, workspace: str | int | None = N
         if hi is not None:
             keep &= submit < hi
         els = [e for e, k in zip(els, keep) if k]
-    progress: dict[str, dict[str, Any]] = {}
+    return ws_id, els
+
+
+def _listed_progress(els: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Progress the listing already carried (servers that include it in list elements)."""
+    return {str(e["workflow"]["id"]): e["progress"] for e in els
+            if (e.get("progress") or {}).get("workflowProgress")}
+
+
+async def afetch_runs(client: AsyncSeqeraClient, workspace: str | int | None = None, *,
+                      since: Any = None, until: Any = None, status: str | Sequence[str] | None = None,
+                      search: str | None = None, with_progress: bool = True,
+                      show_progress: bool = False) -> pa.Table:
+    """Runs of a workspace as a :data:`~seqera_analytics.frames.RUNS` table (see
+    :func:`fetch_runs`)."""
+    ws_id, els = await alist_runs(client, workspace, since=since, until=until, status=status, search=search)
     if with_progress:
-        missing = [e for e in els if not (e.get("progress") or {}).get("workflowProgress")]
+        known = _listed_progress(els)
+        missing = [e for e in els if str(e["workflow"]["id"]) not in known]
         fetched = await _gather_bar(
             [client.get_progress(str(e["workflow"]["id"]), e.get("workspaceId", ws_id)) for e in missing],
             desc="progress", unit="run", show=show_progress)
         for e, p in zip(missing, fetched):
             e["progress"] = p
-        progress = {str(e["workflow"]["id"]): e.get("progress") or {} for e in els}
-    return F.runs_table(els, workspace_id=ws_id), progress
+    return F.runs_table(els, workspace_id=ws_id)
 
 
 def fetch_runs(workspace: str | int | None = None, since: Any = None, until: Any = None,
@@ -246,9 +255,8 @@ def fetch_runs(workspace: str | int | None = None, since: Any = None, until: Any
     Source: ``GET /workflow`` (``attributes=labels``), ``GET /workflow/{id}/progress``.
     """
     async def go(c: AsyncSeqeraClient) -> pa.Table:
-        table, _ = await afetch_runs(c, workspace, since=since, until=until, status=status, search=search,
-                                     with_progress=with_progress, show_progress=show_progress)
-        return table
+        return await afetch_runs(c, workspace, since=since, until=until, status=status, search=search,
+                                 with_progress=with_progress, show_progress=show_progress)
 
     return F.to_pandas(_run_sync_with(client, go))
 
@@ -284,30 +292,28 @@ async def afetch_run_details(client: AsyncSeqeraClient, runs: Sequence[tuple[str
     """
     known_progress = dict(known_progress or {})
 
-    async def one(run_id: str, ws: int | None) -> tuple[Any, Any, Any]:
+    async def one(run_id: str, ws: int | None) -> tuple[pa.Table | None, pa.Table | None, pa.Table | None]:
         t = client.list_tasks(run_id, ws, record_type=F.TaskRecord) if tasks else None
         p = client.get_progress(run_id, ws) if progress and run_id not in known_progress else None
         m = client.get_metrics(run_id, ws) if metrics else None
-        got = await asyncio.gather(*(x for x in (t, p, m) if x is not None))
-        it = iter(got)
-        return (next(it) if t else None, next(it) if p else None, next(it) if m else None)
+        got = iter(await asyncio.gather(*(x for x in (t, p, m) if x is not None)))
+        task_rows, prog, mets = (next(got) if t else None), (next(got) if p else None), (next(got) if m else None)
+        if prog is not None:
+            known_progress[run_id] = prog
+        # Build this run's tables now: the loop is mostly idle waiting for pacing slots, so
+        # the CPU work hides behind the rate limit instead of piling up at the end.
+        return (
+            F.tasks_table(task_rows, run_id=run_id, workspace_id=ws) if task_rows is not None else None,
+            F.process_progress_table(known_progress.get(run_id), run_id=run_id, workspace_id=ws)
+            if progress or run_id in known_progress else None,
+            F.process_metrics_table(mets, run_id=run_id, workspace_id=ws) if mets is not None else None,
+        )
 
     results = await _gather_bar([one(r, w) for r, w in runs], desc="runs", unit="run", show=show_progress)
-    task_tables, metric_tables, progress_tables = [], [], []
-    for (run_id, ws), (t, p, m) in zip(runs, results):
-        if t is not None:
-            task_tables.append(F.tasks_table(t, run_id=run_id, workspace_id=ws))
-        if p is not None:
-            known_progress[run_id] = p
-        if progress or run_id in known_progress:
-            progress_tables.append(F.process_progress_table(known_progress.get(run_id), run_id=run_id,
-                                                            workspace_id=ws))
-        if m is not None:
-            metric_tables.append(F.process_metrics_table(m, run_id=run_id, workspace_id=ws))
     return RunDetails(
-        tasks=F.concat_tables(F.TASKS, task_tables),
-        process_metrics=F.concat_tables(F.PROCESS_METRICS, metric_tables),
-        process_progress=F.concat_tables(F.PROCESS_PROGRESS, progress_tables),
+        tasks=F.concat_tables(F.TASKS, [r[0] for r in results]),
+        process_progress=F.concat_tables(F.PROCESS_PROGRESS, [r[1] for r in results]),
+        process_metrics=F.concat_tables(F.PROCESS_METRICS, [r[2] for r in results]),
         progress=known_progress,
     )
 
@@ -431,10 +437,10 @@ def fetch_workspaces(*, client: SeqeraClient | None = None) -> pd.DataFrame:
     return F.to_pandas(_run_sync_with(client, go))
 
 
-# ---------------------------------------------------------------------------- offline
+# ---------------------------------------------------------------------------- everything at once
 @dataclass
 class RunData:
-    """The tables of one or more runs read offline.
+    """The tables of a set of runs (from :func:`fetch_run_data` or :func:`load_dump`).
 
     Attributes
     ----------
@@ -448,6 +454,41 @@ class RunData:
     process_progress: pd.DataFrame
 
 
+def fetch_run_data(workspace: str | int | None = None, since: Any = None, until: Any = None,
+                   status: str | Sequence[str] | None = None, search: str | None = None, *,
+                   metrics: bool = False, client: SeqeraClient | None = None,
+                   show_progress: bool = True) -> RunData:
+    """Runs and everything about them in one go: the fastest way to pull a workspace.
+
+    Lists the runs (as :func:`fetch_runs`), then fetches every run's tasks and
+    ``/progress`` (and ``/metrics`` with ``metrics=True``) in one concurrent phase under
+    the rate limit.
+
+    Returns
+    -------
+    RunData
+        ``runs``, ``tasks``, ``process_metrics`` (empty unless ``metrics``),
+        ``process_progress``; typed as :func:`fetch_runs`, :func:`fetch_tasks`,
+        :func:`fetch_metrics` and :func:`fetch_progress` return them.
+
+    Raises
+    ------
+    As :func:`fetch_runs`.
+    """
+    async def go(c: AsyncSeqeraClient) -> RunData:
+        ws_id, els = await alist_runs(c, workspace, since=since, until=until, status=status, search=search)
+        details = await afetch_run_details(
+            c, [(str(e["workflow"]["id"]), e.get("workspaceId", ws_id)) for e in els], tasks=True,
+            progress=True, metrics=metrics, known_progress=_listed_progress(els), show_progress=show_progress)
+        for e in els:
+            e["progress"] = details.progress.get(str(e["workflow"]["id"]))
+        return RunData(F.to_pandas(F.runs_table(els, workspace_id=ws_id)), F.to_pandas(details.tasks),
+                       F.to_pandas(details.process_metrics), F.to_pandas(details.process_progress))
+
+    return _run_sync_with(client, go)
+
+
+# ---------------------------------------------------------------------------- offline
 def bundle_tables(bundle: RunBundle) -> dict[str, pa.Table]:
     """Arrow tables (runs, tasks, process_metrics, process_progress) of one captured run."""
     org, _, ws = (bundle.workspace or "").partition("/")

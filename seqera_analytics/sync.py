@@ -28,7 +28,6 @@ import asyncio
 import logging
 import time
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,7 +121,7 @@ class _Syncer:
         self.metrics = metrics
         self.show_progress = show_progress
         self.commit_every_s = commit_every_s
-        self.ready: list[tuple[dict[str, Any], Any, dict[str, Any], Any]] = []
+        self.ready: list[tuple[pa.Table, pa.Table, pa.Table, pa.Table | None]] = []
         self.commit_lock = asyncio.Lock()
         self.last_commit = time.monotonic()
 
@@ -147,22 +146,7 @@ class _Syncer:
         return ws_id, name
 
     # -------------------------------------------------------------- commits
-    def _tables(self, batch: list[tuple[dict[str, Any], Any, dict[str, Any], Any]], ws_id: int | None
-                ) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table | None, int]:
-        runs, tasks, progress, metrics = [], [], [], []
-        for el, task_records, prog, mets in batch:
-            rid = _run_id(el)
-            ws = el.get("workspaceId", ws_id)
-            runs.append(F.runs_table([{**el, "progress": prog}], workspace_id=ws_id))
-            tasks.append(F.tasks_table(task_records, run_id=rid, workspace_id=ws))
-            progress.append(F.process_progress_table(prog, run_id=rid, workspace_id=ws))
-            if mets is not None:
-                metrics.append(F.process_metrics_table(mets, run_id=rid, workspace_id=ws))
-        task_table = F.concat_tables(F.TASKS, tasks)
-        return (F.concat_tables(F.RUNS, runs), task_table, F.concat_tables(F.PROCESS_PROGRESS, progress),
-                F.concat_tables(F.PROCESS_METRICS, metrics) if self.metrics else None, task_table.num_rows)
-
-    async def commit(self, ws_id: int | None, *, force: bool = False) -> int:
+    async def commit(self, *, force: bool = False) -> int:
         """Commit the runs fetched so far (in a worker thread); returns tasks written."""
         if not force and time.monotonic() - self.last_commit < self.commit_every_s:
             return 0
@@ -173,33 +157,41 @@ class _Syncer:
                 return 0
 
             def work() -> int:
-                if not batch:
-                    self.writer.commit()
-                    return 0
-                runs, tasks, progress, metrics, n = self._tables(batch, ws_id)
-                self.writer.put_runs(runs, tasks, progress, metrics)
+                if batch:
+                    runs, tasks, progress, metrics = zip(*batch)
+                    self.writer.put_runs(
+                        F.concat_tables(F.RUNS, runs), F.concat_tables(F.TASKS, tasks),
+                        F.concat_tables(F.PROCESS_PROGRESS, progress),
+                        F.concat_tables(F.PROCESS_METRICS, metrics) if self.metrics else None)
                 self.writer.commit()
-                return n
+                return sum(t.num_rows for _, t, _, _ in batch)
 
             return await asyncio.to_thread(work)
 
     # -------------------------------------------------------------- fetching
     async def fetch_one(self, el: dict[str, Any], ws_id: int | None) -> None:
+        """Fetch one run's tasks, progress (unless listed) and metrics; build its tables."""
         rid = _run_id(el)
         ws = el.get("workspaceId", ws_id)
-        prog = (el.get("progress") or {})
+        prog = el.get("progress") or {}
+        need_progress = not prog.get("workflowProgress")
         coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord)]
-        if not prog.get("workflowProgress"):
+        if need_progress:
             coros.append(self.client.get_progress(rid, ws))
         if self.metrics:
             coros.append(self.client.get_metrics(rid, ws))
-        got = await asyncio.gather(*coros)
-        tasks = got[0]
-        i = 1
-        if not prog.get("workflowProgress"):
-            prog, i = got[1], 2
-        mets = got[i] if self.metrics else None
-        self.ready.append((el, tasks, prog, mets))
+        got = iter(await asyncio.gather(*coros))
+        tasks = next(got)
+        if need_progress:
+            prog = next(got)
+        mets = next(got) if self.metrics else None
+        # Built here, between paced requests, rather than in the commit thread.
+        self.ready.append((
+            F.runs_table([{**el, "progress": prog}], workspace_id=ws_id),
+            F.tasks_table(tasks, run_id=rid, workspace_id=ws),
+            F.process_progress_table(prog, run_id=rid, workspace_id=ws),
+            F.process_metrics_table(mets, run_id=rid, workspace_id=ws) if mets is not None else None,
+        ))
 
 
 async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = None, since: Any = None, *,
@@ -274,17 +266,17 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
                     summary.runs_skipped.append(_run_id(el))
                     warnings.warn(f"run {_run_id(el)} vanished while syncing (deleted?); skipped", stacklevel=2)
                 bar.update(1)
-            summary.tasks_added += await s.commit(ws_id)
+            summary.tasks_added += await s.commit()
 
         try:
             results = await asyncio.gather(*(one(el) for el in todo), return_exceptions=True)
             errors = [r for r in results if isinstance(r, BaseException)]
             if errors:
-                summary.tasks_added += await s.commit(ws_id, force=True)
+                summary.tasks_added += await s.commit(force=True)
                 err = errors[0]
                 if isinstance(err, APIError):
-                    err.args = (f"{err.args[0]} -- sync stopped; the runs fetched so far are saved, "
-                                "run the sync again to continue",)
+                    note = "sync stopped; the runs fetched so far are saved, run the sync again to continue"
+                    err.args = (f"{err.args[0]} -- {note}",)
                 raise err
             new_state.complete = True
             new_state.synced_at = pd.Timestamp.now(tz="UTC").isoformat()
@@ -295,7 +287,7 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             elif prev.covered_since is not None:
                 new_state.covered_since = min(covered, since_ts).isoformat()  # type: ignore[type-var]
             writer.set_workspace_state(new_state)
-            summary.tasks_added += await s.commit(ws_id, force=True)
+            summary.tasks_added += await s.commit(force=True)
         finally:
             bar.close()
     after = client.stats

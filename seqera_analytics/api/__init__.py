@@ -7,7 +7,14 @@ turning them into DataFrames is :mod:`seqera_analytics.frames`' job. Never impor
 from __future__ import annotations
 
 from ._client import AsyncSeqeraClient, RequestStats, Workspace
-from ._config import DEFAULT_ENDPOINT, DOCUMENTED_RATE_LIMIT, PAGE_SIZE, ClientConfig, RetryPolicy, Secret
+from ._config import (
+    DEFAULT_ENDPOINT,
+    DOCUMENTED_RATE_LIMIT,
+    PAGE_SIZE,
+    ClientConfig,
+    RetryPolicy,
+    Secret,
+)
 from ._logging import install_redaction, redact
 from ._sync import SeqeraClient, run_sync
 
@@ -19,8 +26,8 @@ __all__ = [
     "ClientConfig",
     "RequestStats",
     "RetryPolicy",
-    "SeqeraClient",
     "Secret",
+    "SeqeraClient",
     "Workspace",
     "install_redaction",
     "redact",

@@ -33,7 +33,7 @@ from .._exceptions import (
     WorkspaceNotFoundError,
 )
 from ._config import PAGE_SIZE, ClientConfig
-from ._errors import RETRYABLE, from_status, from_transport, invalid_body, is_retryable_status
+from ._errors import RETRYABLE, from_status, from_transport, invalid_body
 from ._ratelimit import Pacer, jitter, pacer_for
 
 __all__ = ["AsyncSeqeraClient", "RequestStats", "Workspace"]
@@ -181,7 +181,7 @@ class AsyncSeqeraClient:
     async def __aenter__(self) -> AsyncSeqeraClient:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
     # ------------------------------------------------------------------ core

@@ -32,7 +32,6 @@ RETRYABLE: tuple[type[Exception], ...] = (
     InvalidResponseError,
 )
 
-_RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 TOKEN_HELP = (
     "Check TOWER_ACCESS_TOKEN (create a token at https://cloud.seqera.io/tokens, or in your "
     "Enterprise install's user menu) and that TOWER_API_ENDPOINT points at the same Platform"
@@ -48,8 +47,8 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    from email.utils import parsedate_to_datetime
     from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
@@ -106,10 +105,6 @@ def from_status(response: httpx.Response, *, method: str, path: str, endpoint: s
         return ServerError(f"The Platform failed on {where} (HTTP {status}).{said} This is "
                            "usually transient; try again later.", **kw)
     return APIStatusError(f"Unexpected HTTP {status} on {where}.{said}", **kw)
-
-
-def is_retryable_status(status: int) -> bool:
-    return status in _RETRY_STATUSES
 
 
 def from_transport(exc: httpx.TransportError, *, method: str, path: str, endpoint: str) -> APIConnectionError:

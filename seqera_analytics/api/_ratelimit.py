@@ -6,6 +6,11 @@ requests into one cycle (a full bucket plus its refill) and earn 429s; requests 
 evenly at a little under the limit cannot. So each token gets a *pacer*: every request
 reserves the next free time slot, ``1/rate`` seconds after the previous one.
 
+Slots are reserved ahead, so a stalled event loop (GC, a big frame build, a busy thread)
+can wake several waiters late and send them together. A sliding one-second window over the
+actual send times guards against that: no more than ``floor(rate)`` requests leave in any
+second, whatever the stalls.
+
 Pacers live in a process-wide registry keyed by a fingerprint of the token and the
 endpoint, so every client, event loop and thread using one token shares one budget (the
 server counts per token, not per client). Reserving a slot is arithmetic under a
@@ -16,9 +21,11 @@ event loop, and the sync facade and a notebook's own loop are two.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import threading
 import time
+from collections import deque
 
 __all__ = ["Pacer", "pacer_for"]
 
@@ -35,7 +42,9 @@ class Pacer:
     def __init__(self, rate: float) -> None:
         self.rate = float(rate)
         self.interval = 1.0 / self.rate
+        self.window = max(1, math.floor(self.rate))
         self._next = 0.0
+        self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self._monotonic = time.monotonic
 
@@ -52,11 +61,24 @@ class Pacer:
         with self._lock:
             self._next = max(self._next, self._monotonic() + seconds)
 
+    def _admit(self) -> float:
+        """Record a send now if the last second has room; else how long until it has [s]."""
+        with self._lock:
+            now = self._monotonic()
+            while self._sent and now - self._sent[0] >= 1.0:
+                self._sent.popleft()
+            if len(self._sent) < self.window:
+                self._sent.append(now)
+                return 0.0
+            return 1.0 - (now - self._sent[0])
+
     async def acquire(self) -> None:
-        """Wait for the next slot."""
+        """Wait for the next slot (and for room in the sliding second)."""
         delay = self.reserve()
         if delay > 0:
             await asyncio.sleep(delay)
+        while (wait := self._admit()) > 0:
+            await asyncio.sleep(wait)
 
 
 _REGISTRY: dict[tuple[str, str, float], Pacer] = {}

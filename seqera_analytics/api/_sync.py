@@ -103,7 +103,7 @@ class SeqeraClient:
     def __enter__(self) -> SeqeraClient:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

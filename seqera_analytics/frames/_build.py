@@ -53,7 +53,7 @@ def _lenient_number(v: Any, *, integer: bool) -> int | float | None:
     if isinstance(v, float):
         if math.isnan(v) or math.isinf(v):
             return None
-        return int(round(v)) if integer else v
+        return round(v) if integer else v
     if isinstance(v, str):
         s = v.strip()
         if s.lower() in _NA_STRINGS:
@@ -67,7 +67,7 @@ def _lenient_number(v: Any, *, integer: bool) -> int | float | None:
                 return None
             if math.isnan(f) or math.isinf(f):
                 return None
-            return int(round(f)) if integer else f
+            return round(f) if integer else f
     return None
 
 

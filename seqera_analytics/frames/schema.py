@@ -32,15 +32,15 @@ __all__ = [
     "PROCESS_METRICS",
     "PROCESS_PROGRESS",
     "RUNS",
+    "RUN_STATUSES",
     "SCHEMA_VERSION",
     "TABLES",
     "TASKS",
+    "TASK_STATUSES",
+    "TERMINAL_RUN_STATUSES",
     "WORKSPACES",
     "Column",
     "TableSpec",
-    "TASK_STATUSES",
-    "RUN_STATUSES",
-    "TERMINAL_RUN_STATUSES",
 ]
 
 #: Bumped whenever a column is added, removed, renamed or retyped. The cache stores it and

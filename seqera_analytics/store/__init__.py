@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from ._cache import Cache, CacheInfo, CacheWriter
 from ._layout import PERSONAL_WORKSPACE_ID, default_cache_dir
-from ._read import load_process_metrics, load_process_progress, load_runs, load_tasks, load_workspaces
+from ._read import (
+    load_process_metrics,
+    load_process_progress,
+    load_runs,
+    load_tasks,
+    load_workspaces,
+)
 from ._state import WorkspaceState
 
 __all__ = [

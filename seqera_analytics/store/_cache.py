@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import filelock
 import pandas as pd
@@ -36,7 +35,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._exceptions import CacheError, CacheLockedError
-from ..frames import RUN_STATUSES, SCHEMA_VERSION, concat_tables, empty_table, to_pandas
+from ..frames import RUN_STATUSES, SCHEMA_VERSION, concat_tables, empty_table
 from ._layout import (
     PARTITION_SCHEMA,
     PARTITIONED,
@@ -330,7 +329,7 @@ class CacheWriter:
     def __enter__(self) -> CacheWriter:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ------------------------------------------------------------------ buffering
