@@ -1,7 +1,8 @@
 """Benchmark: fetching a workspace's runs and all their tasks, ours vs one request at a time.
 
-Starts the emulator with a synthetic workspace (default 200 runs), 100 ms added latency and
-the documented limit of 20 requests/s per token, then, in one run, side by side:
+Starts the emulator (in its own process) with a synthetic workspace (default 200 runs),
+100 ms added latency and the documented limit of 20 requests/s per token, then, in one run,
+side by side:
 
 * ours:     ``fetch_run_data``: runs, then every run's tasks and progress concurrently
             (paced at 19 req/s per token, retries)
@@ -20,52 +21,61 @@ import argparse
 import time
 
 import httpx
+from _server import emulator_process
 
 from seqera_analytics import fetch
 from seqera_analytics.api import DOCUMENTED_RATE_LIMIT
-from seqera_analytics.emulator import Emulator
 
 WS = "synthetic/scale"
 
 
-def ours(emu: Emulator) -> tuple[float, int, int, int]:
-    client = fetch.connect(token=emu.token, endpoint=emu.url)
-    emu.reset_counts()
+def ours(url: str, token: str) -> tuple[float, int, int, int, int, int]:
+    """(seconds, runs, tasks, requests, 429s, failed requests)."""
+    client = fetch.connect(token=token, endpoint=url)
     t0 = time.perf_counter()
     data = fetch.fetch_run_data(WS, client=client, show_progress=False)
     seconds = time.perf_counter() - t0
     client.close()
-    return seconds, len(data.runs), len(data.tasks), client.stats.rate_limited
+    st = client.stats
+    failed = sum(n for status, n in st.by_status.items() if status >= 400 or status == 0)
+    return seconds, len(data.runs), len(data.tasks), st.requests, st.rate_limited, failed
 
 
-def baseline(emu: Emulator) -> tuple[float, int, int]:
-    headers = {"Authorization": f"Bearer {emu.token}"}
-    ws_id = emu.workspace_id(WS)
-    n_runs = n_tasks = 0
+def baseline(url: str, token: str) -> tuple[float, int, int, int]:
+    """(seconds, runs, tasks, requests)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    n_runs = n_tasks = requests = 0
+
+    def get(path: str, **params: object) -> dict:
+        nonlocal requests
+        requests += 1
+        r = http.get(path, params=params)
+        r.raise_for_status()
+        return r.json()
+
     t0 = time.perf_counter()
-    with httpx.Client(base_url=emu.url, headers=headers, timeout=60) as http:
-        http.get("/user-info").raise_for_status()
-        http.get("/user/{}/workspaces".format(http.get("/user-info").json()["user"]["id"])).raise_for_status()
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        user = get("/user-info")["user"]["id"]
+        ws_id = next(w["workspaceId"] for w in get(f"/user/{user}/workspaces")["orgsAndWorkspaces"]
+                     if f"{w['orgName']}/{w['workspaceName']}" == WS)
         run_ids, offset = [], 0
         while True:
-            page = http.get("/workflow", params={"workspaceId": ws_id, "max": 100, "offset": offset,
-                                                 "attributes": "labels"}).json()["workflows"]
+            page = get("/workflow", workspaceId=ws_id, max=100, offset=offset, attributes="labels")["workflows"]
             run_ids += [w["workflow"]["id"] for w in page]
             offset += 100
             if len(page) < 100:
                 break
         for rid in run_ids:
-            http.get(f"/workflow/{rid}/progress", params={"workspaceId": ws_id}).raise_for_status()
+            get(f"/workflow/{rid}/progress", workspaceId=ws_id)
             offset = 0
             while True:
-                page = http.get(f"/workflow/{rid}/tasks", params={"workspaceId": ws_id, "max": 100,
-                                                                 "offset": offset}).json()["tasks"]
+                page = get(f"/workflow/{rid}/tasks", workspaceId=ws_id, max=100, offset=offset)["tasks"]
                 n_tasks += len(page)
                 offset += 100
                 if len(page) < 100:
                     break
         n_runs = len(run_ids)
-    return time.perf_counter() - t0, n_runs, n_tasks
+    return time.perf_counter() - t0, n_runs, n_tasks, requests
 
 
 def main() -> None:
@@ -73,15 +83,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--latency-ms", type=float, default=100.0)
     args = ap.parse_args()
-    with Emulator(include_real_runs=False, synthetic_runs=args.runs, latency_ms=args.latency_ms,
-                  rate_limit=int(DOCUMENTED_RATE_LIMIT)) as emu:
-        t_ours, runs, tasks, limited = ours(emu)
-        requests = emu.count()
-        failed = sum(1 for r in emu.requests if r.status >= 400)
-        emu.reset_counts()
+    with emulator_process("--no-real-runs", "--synthetic-runs", str(args.runs), "--latency-ms",
+                          str(args.latency_ms), "--rate-limit", str(int(DOCUMENTED_RATE_LIMIT))) as (url, token):
+        # Warm the server (it generates synthetic runs on first use), then measure both.
+        ours(url, token)
+        time.sleep(1.1)
+        t_ours, runs, tasks, requests, limited, failed = ours(url, token)
         time.sleep(1.1)  # a fresh rate-limit cycle for the baseline
-        t_base, b_runs, b_tasks = baseline(emu)
-        b_requests = emu.count()
+        t_base, b_runs, b_tasks, b_requests = baseline(url, token)
     assert (runs, tasks) == (b_runs, b_tasks), "both must fetch the same data"
     rate = requests / t_ours
     print(f"workspace: {runs} runs, {tasks} tasks; latency {args.latency_ms:.0f} ms; limit "
