@@ -17,6 +17,7 @@
     │   └── InvalidResponseError     a 200 whose body is not the JSON expected (truncated, HTML)
     ├── WorkspaceNotFoundError       an ``org/workspace`` name the token cannot see (.available)
     ├── DataFormatError              a run bundle / ``tw runs dump`` archive that cannot be read
+    ├── ReportError                  bad report arguments or input frames (also a ValueError)
     └── CacheError                   the Parquet cache is unusable (locked, newer schema, corrupt)
         └── CacheLockedError         another sync holds the cache lock
 
@@ -43,6 +44,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ReportError",
     "SeqeraError",
     "ServerError",
     "WorkspaceNotFoundError",
@@ -164,6 +166,12 @@ class WorkspaceNotFoundError(SeqeraError):
 
 class DataFormatError(SeqeraError):
     """A run bundle or ``tw runs dump`` archive is missing files or is not valid JSON."""
+
+
+class ReportError(SeqeraError, ValueError):
+    """A report cannot be computed as asked: an unknown group-by name or period, a malformed
+    ``since``/``until``, or an input frame missing a column the report needs. The message
+    lists the valid choices (or the missing columns)."""
 
 
 class CacheError(SeqeraError):
