@@ -67,6 +67,137 @@ def _cmd_cache_info(args: argparse.Namespace) -> int:
     return 0
 
 
+_REPORTS = {
+    "cost": ("cost_report", "pipeline"),
+    "runtime": ("runtime_report", "pipeline"),
+    "failures": ("failure_report", "pipeline"),
+    "efficiency": ("efficiency_report", "process"),
+}
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "report", help="cost, runtime, failure or efficiency report from the cache",
+        description="Compute a report from the local cache (run `seqera-analytics sync` first, or "
+                    "pass --sync). Prints a table, or writes --output as CSV or Parquet (tidy long "
+                    "format). Costs are USD; a task counts in the period it completed in.")
+    p.add_argument("kind", choices=sorted(_REPORTS), help="which report")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--month", metavar="YYYY-MM", help="one UTC calendar month, e.g. 2025-09")
+    when.add_argument("--since", metavar="DATE", help="from this UTC date/time (inclusive)")
+    p.add_argument("--until", metavar="DATE", help="up to this UTC date/time (exclusive)")
+    p.add_argument("--by", metavar="KEYS", help="comma-separated group-by keys, e.g. pipeline,user "
+                   "(default: pipeline; process for efficiency)")
+    p.add_argument("--period", default="month", choices=["day", "week", "month", "quarter", "year", "none"],
+                   help="time bucket (default: month; ignored by efficiency)")
+    p.add_argument("--workspace", "-w", metavar="ORG/WS", help="only this cached workspace (default: all)")
+    p.add_argument("--pipeline", metavar="NAME", help="only runs of this pipeline (project name)")
+    p.add_argument("--user", metavar="NAME", help="only runs launched by this user")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE.csv or FILE.parquet")
+    p.add_argument("--config", metavar="FILE", help="efficiency: write the right-sizing Nextflow config here")
+    p.add_argument("--sync", action="store_true", help="sync the workspace from the API first")
+    _add_cache_arg(p)
+    p.set_defaults(func=_cmd_report)
+
+
+def _window(args: argparse.Namespace) -> tuple[object, object]:
+    import re
+
+    import pandas as pd
+
+    if args.month:
+        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month.strip()):
+            raise _UsageError(f"--month must be YYYY-MM (e.g. 2025-09), got {args.month!r}")
+        start = pd.Timestamp(args.month.strip() + "-01", tz="UTC")
+        if args.until:
+            raise _UsageError("--until cannot be combined with --month")
+        return start, start + pd.offsets.MonthBegin(1)
+    return args.since, args.until
+
+
+def _print_report(df: object, kind: str) -> None:
+    import pandas as pd
+
+    assert isinstance(df, pd.DataFrame)
+    shown = df.drop(columns=["period"]) if "period_label" in df.columns else df.copy()
+    for col in shown.columns:
+        s = shown[col]
+        if pd.api.types.is_float_dtype(s):
+            digits = 2 if ("cost" in col or "hours" in col) else 3
+            shown[col] = s.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
+    with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_rows", 500,
+                           "display.max_colwidth", 60):
+        print(shown.to_string(index=False))
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from . import reports
+    from .store import Cache, load_runs, load_tasks
+
+    since, until = _window(args)
+    if args.sync:
+        from .sync import sync
+
+        print(sync(args.workspace, cache=args.cache, show_progress=True))
+    cache = Cache(args.cache)
+    if not cache.state().files.get("runs"):
+        raise _CacheEmpty(
+            f"The cache at {cache.path} holds no runs. Run `seqera-analytics sync --workspace ORG/WS` "
+            "first (or `seqera-analytics demo` to try the bundled example runs).")
+    filters = dict(workspace=args.workspace, since=since, until=until, pipeline=args.pipeline, user=args.user)
+    runs = load_runs(cache=cache, **filters)
+    tasks = load_tasks(cache=cache, **filters)
+    fn_name, default_by = _REPORTS[args.kind]
+    by = [b.strip() for b in (args.by or default_by).split(",") if b.strip()]
+    kwargs: dict[str, object] = {"by": by, "since": since, "until": until}
+    if args.kind != "efficiency":
+        kwargs["period"] = None if args.period == "none" else args.period
+    df = getattr(reports, fn_name)(tasks, runs, **kwargs)
+    where = f" in workspace {args.workspace}" if args.workspace else ""
+    span = args.month or (f"from {since} " if since else "") + (f"until {until}" if until else "")
+    if df.empty:
+        print(f"No runs{where} {span or 'at all'} in the cache {cache.path}: the report is empty."
+              .replace("  ", " "))
+    if args.output:
+        path = reports.export(df, args.output)
+        print(f"Wrote the {args.kind} report ({len(df)} rows) to {path}")
+    elif not df.empty:
+        _print_report(df, args.kind)
+    if args.kind == "efficiency" and not tasks.empty:
+        snippet = reports.nextflow_config(reports.right_size(tasks, runs, since=since, until=until))
+        if args.config:
+            from pathlib import Path
+
+            Path(args.config).write_text(snippet, encoding="utf-8")
+            print(f"Wrote the right-sizing config to {args.config}")
+        elif not args.output:
+            print("\n" + snippet)
+    return 0
+
+
+class _CacheEmpty(Exception):
+    """The cache holds nothing to report on: exit status 1."""
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "demo", help="the whole pipeline on the bundled real runs: no token, no network",
+        description="Start the API emulator with the bundled real runs, sync them into a temporary "
+                    "cache, print the monthly cost report and a failure summary, and write all reports "
+                    "as Parquet and CSV into a folder.")
+    p.add_argument("--output-dir", "-o", default="seqera-analytics-demo", metavar="DIR",
+                   help="where to write the reports (default: ./seqera-analytics-demo)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.output_dir, show_progress=not args.no_progress)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .emulator.cli import add_parser as add_emulator
 
@@ -76,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    _add_demo(sub)
+    _add_report(sub)
     _add_sync(sub)
     _add_cache(sub)
     add_emulator(sub)
@@ -90,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (_UsageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SeqeraError as exc:
+    except (SeqeraError, _CacheEmpty) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
