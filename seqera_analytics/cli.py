@@ -226,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SeqeraError, _CacheEmpty) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # unwritable output, full disk, permissions: the OS says which file
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
