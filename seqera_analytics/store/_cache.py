@@ -161,27 +161,33 @@ class Cache:
     def read_table(self, table: str, filter: ds.Expression | None = None,
                    columns: Sequence[str] | None = None) -> pa.Table:
         """Rows of one table as Arrow, typed by its schema (``workspace_id`` restored from
-        the partition path, ``0`` back to null for the personal workspace)."""
+        the partition path, ``0`` back to null for the personal workspace).
+
+        Only ``columns`` (default: all) are read from disk.
+        """
         spec = TABLE_SPECS[table]
+        names = list(columns) if columns else spec.names
+        unknown = [c for c in names if c not in spec]
+        if unknown:
+            raise ValueError(f"no column {', '.join(unknown)} in {table}; columns: {', '.join(spec.names)}")
+        schema = pa.schema([spec[c].arrow_field() for c in names])
         for attempt in range(3):
             files = self.state().files.get(table, [])
             if not files:
-                out = empty_table(spec)
-                return out.select(list(columns)) if columns else out
+                return schema.empty_table()
             try:
-                scanned = self._dataset(table, files).to_table(filter=filter)
+                scanned = self._dataset(table, files).to_table(columns=names, filter=filter)
                 break
             except FileNotFoundError:
                 # A concurrent commit replaced files after we read state.json: read again.
                 if attempt == 2:
                     raise
                 time.sleep(0.05)
-        if table in PARTITIONED:
+        if "workspace_id" in names and table in PARTITIONED:
             ws = scanned.column("workspace_id")
             ws = pc.if_else(pc.equal(ws, PERSONAL_WORKSPACE_ID), pa.scalar(None, pa.int64()), ws)
             scanned = scanned.set_column(scanned.schema.get_field_index("workspace_id"), "workspace_id", ws)
-        out = scanned.select(spec.names).cast(spec.arrow_schema)
-        return out.select(list(columns)) if columns else out
+        return scanned.cast(schema)
 
     def workspace_id(self, workspace: str | int) -> int:
         """The id of a cached workspace given as id or ``org/workspace``.
