@@ -23,7 +23,7 @@ from seqera_analytics import fetch
 from seqera_analytics.api import DOCUMENTED_RATE_LIMIT
 from seqera_analytics.emulator import Emulator
 from seqera_analytics.store import load_runs, load_tasks
-from seqera_analytics.sync import sync
+from seqera_analytics import sync
 
 WS = "synthetic/scale"
 

@@ -42,7 +42,7 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from .sync import sync
+    from ._sync import sync
 
     summary = sync(args.workspace, args.since, cache=args.cache, metrics=args.metrics,
                    show_progress=not args.no_progress, commit_every_s=args.commit_every,
@@ -136,7 +136,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     since, until = _window(args)
     if args.sync:
-        from .sync import sync
+        from ._sync import sync
 
         print(sync(args.workspace, cache=args.cache, show_progress=True))
     cache = Cache(args.cache)

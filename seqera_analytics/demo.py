@@ -31,7 +31,7 @@ from . import reports
 from .api import SeqeraClient
 from .fetch import connect
 from .store import Cache, load_runs, load_tasks
-from .sync import SyncSummary, sync
+from ._sync import SyncSummary, sync
 
 __all__ = ["DemoResult", "NotebookBackend", "build_demo_cache", "notebook_backend", "run_demo"]
 

@@ -16,7 +16,6 @@ The ``a*`` coroutines underneath return Arrow tables; the cache's sync uses them
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from . import frames as F
+from ._time import parse_instant
 from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
 from .bundles import RunBundle, iter_run_bundles, read_run_bundle
 
@@ -44,7 +44,6 @@ __all__ = [
     "fetch_tasks",
     "fetch_workspaces",
     "load_dump",
-    "parse_instant",
     "runs_search",
 ]
 
@@ -68,34 +67,6 @@ def connect(token: str | None = None, endpoint: str | None = None, workspace: st
         A malformed endpoint or setting. (A missing token is reported by the first request.)
     """
     return SeqeraClient(ClientConfig.from_env(token=token, endpoint=endpoint, workspace=workspace, **options))
-
-
-def parse_instant(value: Any, name: str = "date") -> pd.Timestamp | None:
-    """A date/time argument as a UTC ``Timestamp``; naive values are taken as UTC.
-
-    Accepts ``None``, ``"2025-09"`` (first day of the month), ``"2025-09-01"``,
-    ISO-8601 date-times, ``datetime``/``date`` and ``pandas.Timestamp``.
-
-    Raises
-    ------
-    ValueError
-        The value is not a recognisable date, with the accepted forms in the message.
-    """
-    if value is None:
-        return None
-    try:
-        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-            ts = pd.Timestamp(value.year, value.month, value.day)
-        elif isinstance(value, str) and len(value.strip()) == 7 and value.strip()[4] == "-":
-            ts = pd.Timestamp(value.strip() + "-01")
-        else:
-            ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name}={value!r} is not a date; use YYYY-MM, YYYY-MM-DD or an "
-                         "ISO-8601 date-time such as 2025-09-01T00:00:00Z") from exc
-    if ts is pd.NaT:
-        raise ValueError(f"{name}={value!r} is not a date")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _iso(ts: pd.Timestamp) -> str:

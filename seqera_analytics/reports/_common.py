@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from .._exceptions import ReportError
+from .._time import parse_instant
 
 __all__ = [
     "PERIODS",
@@ -288,18 +289,8 @@ def parse_bound(value: Any, name: str) -> int | None:
     ReportError
         A value that is not a date/time.
     """
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ReportError(
-            f"{name}={value!r} is not a date or time (use e.g. 2025-09-01 or 2025-09-01T12:00:00Z)"
-        ) from exc
-    if ts is pd.NaT or pd.isna(ts):
-        raise ReportError(f"{name}={value!r} is not a date or time")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value) // 1_000_000  # ns -> ms
+    ts = parse_instant(value, name, error=ReportError)
+    return None if ts is None else int(ts.value) // 1_000_000  # ns -> ms
 
 
 def bounds(since: Any, until: Any) -> tuple[int | None, int | None]:

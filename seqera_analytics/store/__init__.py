@@ -4,7 +4,7 @@ Layout, commit protocol and reads are described in ``_layout``, ``_cache`` and `
 The files are plain Parquet: ``pandas.read_parquet(cache / "tasks")``, ``pyarrow.dataset``
 and DuckDB (``read_parquet('<cache>/tasks/**/*.parquet', hive_partitioning=true)``) read
 them as they are. This package only reads and writes files; syncing from the API is
-:mod:`seqera_analytics.sync`'s job.
+:func:`seqera_analytics.sync`'s job.
 """
 
 from __future__ import annotations

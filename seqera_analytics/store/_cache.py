@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._exceptions import CacheError, CacheLockedError
-from ..frames import RUN_STATUSES, SCHEMA_VERSION, concat_tables, empty_table
+from ..frames import RUN_STATUSES, SCHEMA_VERSION, concat_tables
 from ._layout import (
     PARTITION_SCHEMA,
     PARTITIONED,

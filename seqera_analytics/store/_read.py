@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from .._time import parse_instant
 from ..frames import to_pandas
 from ._cache import Cache, statuses_upper
 from ._layout import PERSONAL_WORKSPACE_ID, month_of
@@ -37,8 +38,6 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
 
 
 def _instant(value: Any, name: str) -> pd.Timestamp | None:
-    from ..fetch import parse_instant  # parsing only; fetch's network code is not touched
-
     return parse_instant(value, name)
 
 

@@ -17,7 +17,7 @@ import pytest
 from seqera_analytics import CacheLockedError, fetch
 from seqera_analytics.api import RetryPolicy
 from seqera_analytics.store import Cache, load_process_progress, load_runs, load_tasks
-from seqera_analytics.sync import sync
+from seqera_analytics import sync
 
 WS = "synthetic/scale"
 QUICK = RetryPolicy(max_retries=8, initial_delay_s=0.01, max_delay_s=0.1)
@@ -162,7 +162,7 @@ KILLED_SYNC = """
 import sys
 from seqera_analytics import fetch
 from seqera_analytics.api import RetryPolicy
-from seqera_analytics.sync import sync
+from seqera_analytics import sync
 c = fetch.connect(requests_per_second=300, retry=RetryPolicy(initial_delay_s=0.01, max_delay_s=0.1))
 sync("synthetic/scale", cache=sys.argv[1], client=c, show_progress=False, commit_every_s=0.05)
 """

@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 from . import frames as F
 from ._exceptions import APIError, CacheError, NotFoundError, PermissionDeniedError
 from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
-from .fetch import parse_instant, runs_search
+from ._time import parse_instant
+from .fetch import runs_search
 from .store import PERSONAL_WORKSPACE_ID, Cache, CacheWriter, WorkspaceState
 
 __all__ = ["SyncSummary", "async_sync", "sync"]
