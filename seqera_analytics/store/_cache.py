@@ -60,6 +60,7 @@ _SORT_KEYS: dict[str, list[tuple[str, str]]] = {
     "workspaces": [("workspace_id", "ascending")],
 }
 _PARQUET_OPTIONS = {"compression": "zstd"}
+_OWN_FILES = {".lock", ".lock.owner", "state.json.tmp"}
 
 
 def _file_schema(table: str) -> pa.Schema:
@@ -262,6 +263,14 @@ class CacheWriter:
         self.cache = cache
         self.root = cache.path
         self.rebuilt: str | None = None
+        if self.root.is_dir() and not (self.root / "state.json").exists():
+            # Never adopt (and later clean up) a directory that holds someone else's files.
+            foreign = sorted(p.name for p in self.root.iterdir() if p.name not in _OWN_FILES)
+            if foreign:
+                raise CacheError(
+                    f"{self.root} is not empty and is not a seqera-analytics cache (no state.json; "
+                    f"it holds {', '.join(foreign[:3])}{'...' if len(foreign) > 3 else ''}). Choose a "
+                    "new or empty directory for the cache.")
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = filelock.FileLock(str(self.root / ".lock"))
         owner_file = self.root / ".lock.owner"
@@ -315,14 +324,16 @@ class CacheWriter:
             base = self.root / table
             if not base.is_dir():
                 continue
-            for path in base.rglob("*"):
+            # Only files this package names (part-<uuid>.parquet[.tmp]) are ever deleted.
+            for path in base.rglob("part-*.parquet*"):
                 if path.is_file() and str(path.relative_to(self.root)) not in live:
                     path.unlink(missing_ok=True)
             for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-                try:
-                    d.rmdir()  # only empty partition directories go
-                except OSError:
-                    pass
+                if d.name.startswith(("workspace_id=", "month=")):
+                    try:
+                        d.rmdir()  # only empty partition directories go
+                    except OSError:
+                        pass
         (self.root / "state.json.tmp").unlink(missing_ok=True)
 
     def close(self) -> None:

@@ -238,3 +238,19 @@ def test_no_token_like_strings_in_the_cache(cache):
     for p in cache.path.rglob("*"):
         if p.is_file():
             assert b"Bearer" not in p.read_bytes() and b"Authorization" not in p.read_bytes()
+
+
+def test_a_directory_of_someone_elses_files_is_never_adopted(tmp_path):
+    mine = tmp_path / "project"
+    (mine / "tasks").mkdir(parents=True)
+    (mine / "tasks" / "notes.txt").write_text("keep me")
+    with pytest.raises(CacheError, match="not a seqera-analytics cache"):
+        Cache(mine).writer()
+    assert (mine / "tasks" / "notes.txt").read_text() == "keep me"
+
+
+def test_cleanup_touches_only_its_own_files(cache):
+    stray = cache.path / "tasks" / "README.txt"
+    stray.write_text("a user's note")
+    cache.writer().close()
+    assert stray.exists()
