@@ -147,7 +147,18 @@ class APITimeoutError(APIConnectionError):
 
 
 class InvalidResponseError(APIError):
-    """A successful status whose body is not the expected JSON (truncated, HTML, wrong shape)."""
+    """A successful status whose body is not the expected JSON (truncated, HTML, wrong shape).
+
+    Attributes
+    ----------
+    retryable : bool
+        True for a body cut off in transit (worth another attempt); False for a complete
+        answer of the wrong kind (an HTML page, a different JSON shape).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True, method: str = "", path: str = "") -> None:
+        super().__init__(message, method=method, path=path)
+        self.retryable = retryable
 
 
 class WorkspaceNotFoundError(SeqeraError):

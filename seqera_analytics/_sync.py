@@ -74,6 +74,8 @@ class SyncSummary:
     cache : Path
     rebuilt : str or None
         Set when an older-schema cache was rebuilt.
+    repaired : str or None
+        Set when files missing from the cache were dropped (their runs are fetched again).
     """
 
     workspace: str | None
@@ -89,6 +91,7 @@ class SyncSummary:
     seconds: float = 0.0
     cache: Path | None = None
     rebuilt: str | None = None
+    repaired: str | None = None
 
     def __str__(self) -> str:
         name = self.workspace or (self.workspace_id if self.workspace_id is not None else "personal workspace")
@@ -98,8 +101,7 @@ class SyncSummary:
         if self.runs_skipped:
             lines.append(f"skipped {len(self.runs_skipped)} runs that vanished while syncing: "
                          f"{', '.join(self.runs_skipped[:5])}")
-        if self.rebuilt:
-            lines.append(self.rebuilt)
+        lines += [note for note in (self.rebuilt, self.repaired) if note]
         return "\n".join(lines)
 
 
@@ -125,6 +127,7 @@ class _Syncer:
         self.ready: list[tuple[pa.Table, pa.Table, pa.Table, pa.Table | None]] = []
         self.commit_lock = asyncio.Lock()
         self.last_commit = time.monotonic()
+        self.tasks_written = 0
 
     # -------------------------------------------------------------- workspace
     async def resolve(self, workspace: str | int | None) -> tuple[int | None, str | None]:
@@ -167,7 +170,9 @@ class _Syncer:
                 self.writer.commit()
                 return sum(t.num_rows for _, t, _, _ in batch)
 
-            return await asyncio.to_thread(work)
+            written = await asyncio.to_thread(work)
+            self.tasks_written += written
+            return written
 
     # -------------------------------------------------------------- fetching
     async def fetch_one(self, el: dict[str, Any], ws_id: int | None) -> None:
@@ -208,7 +213,7 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
         s = _Syncer(client, writer, metrics=metrics, show_progress=show_progress, commit_every_s=commit_every_s)
         ws_id, ws_name = await s.resolve(workspace)
         key = PERSONAL_WORKSPACE_ID if ws_id is None else ws_id
-        summary = SyncSummary(ws_name, ws_id, cache=c.path, rebuilt=writer.rebuilt)
+        summary = SyncSummary(ws_name, ws_id, cache=c.path, rebuilt=writer.rebuilt, repaired=writer.repaired)
         endpoint = client.config.endpoint
         prev = writer.state.workspace(key)
         if prev is not None and prev.endpoint and prev.endpoint != endpoint:
@@ -267,18 +272,26 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
                     summary.runs_skipped.append(_run_id(el))
                     warnings.warn(f"run {_run_id(el)} vanished while syncing (deleted?); skipped", stacklevel=2)
                 bar.update(1)
-            summary.tasks_added += await s.commit()
+            await s.commit()
 
+        jobs = [asyncio.ensure_future(one(el)) for el in todo]
         try:
-            results = await asyncio.gather(*(one(el) for el in todo), return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                summary.tasks_added += await s.commit(force=True)
-                err = errors[0]
-                if isinstance(err, APIError):
-                    note = "sync stopped; the runs fetched so far are saved, run the sync again to continue"
-                    err.args = (f"{err.args[0]} -- {note}",)
-                raise err
+            if jobs:
+                # Stop at the first failure that is not about one run (server down, token
+                # revoked, retries spent): the remaining runs would only fail the same way.
+                done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
+                failed = next((j for j in jobs if j.done() and not j.cancelled() and j.exception()), None)
+                if failed is not None:
+                    for j in pending:
+                        j.cancel()
+                    await asyncio.gather(*pending, return_exceptions=True)
+                    await s.commit(force=True)
+                    err = failed.exception()
+                    if isinstance(err, APIError):
+                        note = "sync stopped; the runs fetched so far are saved, run the sync again to continue"
+                        err.args = (f"{err.args[0]} -- {note}",)
+                        err.message = err.args[0]
+                    raise err  # type: ignore[misc]
             new_state.complete = True
             new_state.synced_at = pd.Timestamp.now(tz="UTC").isoformat()
             if since_ts is None:
@@ -288,9 +301,17 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             elif prev.covered_since is not None:
                 new_state.covered_since = min(covered, since_ts).isoformat()  # type: ignore[type-var]
             writer.set_workspace_state(new_state)
-            summary.tasks_added += await s.commit(force=True)
+            await s.commit(force=True)
+        except asyncio.CancelledError:
+            # Ctrl-C / a notebook interrupt: keep what was fetched, then stop.
+            for j in jobs:
+                j.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            await s.commit(force=True)
+            raise
         finally:
             bar.close()
+        summary.tasks_added = s.tasks_written
     after = client.stats
     summary.requests = after.requests - before.requests
     summary.retries = after.retries - before.retries

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pandas as pd
 
 __all__ = ["parse_instant"]
+
+_ISO = re.compile(r"\d{4}-\d{2}(-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?(Z|[+-]\d{2}(:?\d{2})?)?)?")
 
 
 def parse_instant(value: Any, name: str = "date", *, error: type[Exception] = ValueError) -> pd.Timestamp | None:
@@ -24,6 +27,10 @@ def parse_instant(value: Any, name: str = "date", *, error: type[Exception] = Va
     """
     if value is None:
         return None
+    if isinstance(value, str) and not _ISO.fullmatch(value.strip()):
+        # pandas would read "1/2/2025" US-style and accept "now": ambiguous in a report.
+        raise error(f"{name}={value!r} is not an ISO date; use YYYY-MM, YYYY-MM-DD or an ISO-8601 "
+                    "date-time such as 2025-09-01T00:00:00Z")
     try:
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             ts = pd.Timestamp(value.year, value.month, value.day)

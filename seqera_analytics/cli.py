@@ -24,6 +24,32 @@ def _add_cache_arg(p: argparse.ArgumentParser) -> None:
                    help="cache directory (default: $SEQERA_ANALYTICS_CACHE or ~/.cache/seqera-analytics)")
 
 
+def _add_client_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection (the token is read from TOWER_ACCESS_TOKEN only)")
+    g.add_argument("--endpoint", metavar="URL", help="API endpoint (default: $TOWER_API_ENDPOINT or Seqera Cloud)")
+    g.add_argument("--requests-per-second", type=float, metavar="N",
+                   help="pace requests at N per second (default 19; the Cloud limit is 20 per token, "
+                        "Enterprise installs may set less)")
+    g.add_argument("--timeout", type=float, metavar="S", help="per-request timeout in seconds (default 60)")
+    g.add_argument("--insecure", action="store_true",
+                   help="allow a plain http:// Enterprise endpoint (the token then travels unencrypted)")
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, object]:
+    opts: dict[str, object] = {"endpoint": args.endpoint}
+    if args.requests_per_second is not None:
+        if args.requests_per_second <= 0:
+            raise _UsageError("--requests-per-second must be > 0")
+        opts["requests_per_second"] = args.requests_per_second
+    if args.timeout is not None:
+        if args.timeout <= 0:
+            raise _UsageError("--timeout must be > 0")
+        opts["timeout_s"] = args.timeout
+    if args.insecure:
+        opts["allow_insecure"] = True
+    return opts
+
+
 def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "sync", help="fetch a workspace's runs and tasks into the local Parquet cache (incremental)",
@@ -33,11 +59,11 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     p.add_argument("--workspace", "-w", metavar="ORG/WS",
                    help="workspace as org/workspace or numeric id (default: $TOWER_WORKSPACE_ID)")
     p.add_argument("--since", metavar="DATE", help="only runs submitted on or after this UTC date (2025-01-01)")
-    p.add_argument("--endpoint", metavar="URL", help="API endpoint (default: $TOWER_API_ENDPOINT or Seqera Cloud)")
     p.add_argument("--metrics", action="store_true", help="also fetch /metrics per run (one more request each)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--commit-every", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS)
     _add_cache_arg(p)
+    _add_client_args(p)
     p.set_defaults(func=_cmd_sync)
 
 
@@ -46,7 +72,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 
     summary = sync(args.workspace, args.since, cache=args.cache, metrics=args.metrics,
                    show_progress=not args.no_progress, commit_every_s=args.commit_every,
-                   endpoint=args.endpoint)
+                   **_client_options(args))
     print(summary)
     return 0
 
@@ -97,6 +123,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--config", metavar="FILE", help="efficiency: write the right-sizing Nextflow config here")
     p.add_argument("--sync", action="store_true", help="sync the workspace from the API first")
     _add_cache_arg(p)
+    _add_client_args(p)
     p.set_defaults(func=_cmd_report)
 
 
@@ -138,7 +165,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.sync:
         from ._sync import sync
 
-        print(sync(args.workspace, cache=args.cache, show_progress=True))
+        print(sync(args.workspace, cache=args.cache, show_progress=True, **_client_options(args)))
     cache = Cache(args.cache)
     if not cache.state().files.get("runs"):
         raise _CacheEmpty(
@@ -215,9 +242,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_warnings() -> None:
+    """Show the library's warnings (persistent retries, skipped runs) on stderr, once."""
+    import logging
+
+    log = logging.getLogger("seqera_analytics")
+    if not any(getattr(h, "_seqera_cli", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        handler._seqera_cli = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+        if log.level == logging.NOTSET or log.level > logging.WARNING:
+            log.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_warnings()
     try:
         return int(args.func(args) or 0)
     except (_UsageError, ValueError) as exc:
@@ -232,6 +275,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an answer nobody foresaw: one line, and how to see more
+        import os
+
+        if os.environ.get("SEQERA_ANALYTICS_DEBUG"):
+            raise
+        from .api import redact
+
+        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}. Rerun with "
+              "SEQERA_ANALYTICS_DEBUG=1 for the traceback, and please report it.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -79,7 +79,8 @@ def test_efficiency_report_writes_the_config(capsys, demo_cache, tmp_path):
 @pytest.mark.parametrize("argv,code,words", [
     (["report", "cost", "--month", "2025-13"], 2, ["YYYY-MM"]),
     (["report", "cost", "--month", "sept"], 2, ["YYYY-MM"]),
-    (["report", "cost", "--since", "not-a-date"], 2, ["not a date"]),
+    (["report", "cost", "--since", "not-a-date"], 2, ["not an ISO date"]),
+    (["report", "cost", "--since", "1/2/2025"], 2, ["YYYY-MM-DD"]),
     (["report", "cost", "--since", "2025-09-10", "--until", "2025-09-01"], 2, ["until"]),
     (["report", "cost", "--by", "pipline"], 2, ["pipline", "pipeline", "user"]),
     (["report", "runtime", "--period", "none", "--by", "process"], 2, ["process"]),

@@ -17,6 +17,7 @@ import logging
 import random
 import time
 from collections import Counter
+from urllib.parse import quote
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,11 +30,12 @@ from .. import __version__
 from .._exceptions import (
     APIError,
     ConfigurationError,
+    InvalidResponseError,
     RateLimitError,
     WorkspaceNotFoundError,
 )
 from ._config import PAGE_SIZE, ClientConfig
-from ._errors import RETRYABLE, from_status, from_transport, invalid_body
+from ._errors import RETRYABLE, from_status, from_transport, invalid_body, not_the_api, wrong_shape
 from ._ratelimit import Pacer, jitter, pacer_for
 
 __all__ = ["AsyncSeqeraClient", "RequestStats", "Workspace"]
@@ -42,6 +44,10 @@ log = logging.getLogger("seqera_analytics.api")
 
 #: How many times a runs listing may step back after noticing the list moved up under it.
 _MAX_REWINDS = 20
+#: Task pages fetched concurrently ahead of the last one (the first page's `total` hints how many).
+_PREFETCH_PAGES = 8
+#: Safety net against endless paging: 100,000 pages is 10 million rows of one listing.
+_MAX_PAGES = 100_000
 _RUN_ATTRIBUTES = ("labels",)
 
 
@@ -108,6 +114,26 @@ def _tasks_page_type(record_type: Any) -> Any:
         _PAGE_TYPES[record_type] = msgspec.defstruct(
             "TasksPage", [("tasks", list[item]), ("total", Any, None)])  # type: ignore[valid-type]
     return _PAGE_TYPES[record_type]
+
+
+# Response envelopes: decoding into these checks the shape at C speed; a complete answer of
+# another shape becomes a non-retryable InvalidResponseError naming TOWER_API_ENDPOINT.
+_Obj = dict[str, Any]
+_ServiceInfoBody = msgspec.defstruct("ServiceInfoBody", [("serviceInfo", _Obj | None, None)])
+_UserInfoBody = msgspec.defstruct("UserInfoBody", [("user", _Obj)])
+_WorkspacesBody = msgspec.defstruct("WorkspacesBody", [("orgsAndWorkspaces", list[_Obj] | None, None)])
+_OrgsBody = msgspec.defstruct("OrgsBody", [("organizations", list[_Obj] | None, None)])
+_OrgWorkspacesBody = msgspec.defstruct("OrgWorkspacesBody", [("workspaces", list[_Obj] | None, None)])
+_RunsBody = msgspec.defstruct("RunsBody", [("workflows", list[_Obj])])
+_ProgressBody = msgspec.defstruct("ProgressBody", [("progress", _Obj | None, None)])
+_MetricsBody = msgspec.defstruct("MetricsBody", [("metrics", list[Any] | None, None)])
+_TaskBody = msgspec.defstruct("TaskBody", [("task", _Obj | None, None)])
+
+
+def _check_run_element(el: Mapping[str, Any], path: str) -> None:
+    wf = el.get("workflow")
+    if not isinstance(wf, dict) or not isinstance(wf.get("id"), str) or not wf["id"]:
+        raise wrong_shape("a run without a workflow id", method="GET", path=path)
 
 
 class AsyncSeqeraClient:
@@ -199,13 +225,29 @@ class AsyncSeqeraClient:
             except httpx.TransportError as exc:
                 self.stats.by_status[0] += 1
                 raise from_transport(exc, method="GET", path=path, endpoint=self.config.endpoint) from exc
-        self.stats.by_status[response.status_code] += 1
-        if response.status_code >= 400 or response.status_code < 200:
+        status = response.status_code
+        self.stats.by_status[status] += 1
+        if not 200 <= status < 300:
+            if 300 <= status < 400:
+                raise not_the_api(response, method="GET", path=path, endpoint=self.config.endpoint)
             raise from_status(response, method="GET", path=path, endpoint=self.config.endpoint)
+        self._pacer.reward()
+        if "html" in response.headers.get("content-type", "").lower():
+            raise not_the_api(response, method="GET", path=path, endpoint=self.config.endpoint)
         try:
             return msgspec.json.decode(response.content, type=type_)
-        except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too
+        except msgspec.ValidationError as exc:  # complete JSON of another shape: no retry
+            raise wrong_shape(str(exc), method="GET", path=path) from exc
+        except msgspec.DecodeError as exc:  # malformed, e.g. truncated: retry
             raise invalid_body(exc, method="GET", path=path, size=len(response.content)) from exc
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        if state.attempt_number >= self.config.retry.max_retries + 1:
+            return True
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        # A server asking for a long pause: fail now with its message rather than sleep silently.
+        return retry_after is not None and retry_after > self.config.retry.max_retry_after_s
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         policy = self.config.retry
@@ -214,12 +256,10 @@ class AsyncSeqeraClient:
         backoff = min(policy.initial_delay_s * 2 ** (n - 1), policy.max_delay_s) * jitter()
         if isinstance(exc, RateLimitError):
             # Retry-After is whole seconds, truncated (so often 0): the server's permit cycle
-            # ends within retry_after + 1 s. Wait for that, and hold every request of this
-            # token meanwhile: the budget is spent for this cycle.
+            # ends within retry_after + 1 s. (No side effects here: tenacity computes the wait
+            # even when it then stops; _before_sleep acts on it.)
             ra = min(exc.retry_after or 0.0, policy.max_retry_after_s)
-            delay = max(ra + policy.rate_limit_cycle_s * random.uniform(0.5, 1.0), backoff if n > 1 else 0.0)
-            self._pacer.hold(delay)
-            return delay
+            return max(ra + policy.rate_limit_cycle_s * random.uniform(0.5, 1.0), backoff if n > 1 else 0.0)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None and 0 < retry_after <= policy.max_retry_after_s:
             return retry_after
@@ -229,8 +269,15 @@ class AsyncSeqeraClient:
         self.stats.retries += 1
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
-        log.info("retrying %s after %s (attempt %d, waiting %.2fs)",
-                 getattr(exc, "path", "?"), type(exc).__name__, state.attempt_number, wait)
+        if isinstance(exc, RateLimitError):
+            # The token's budget is spent for this cycle: hold every request of the token, and
+            # slow down (a limit lower than ours, e.g. Enterprise, or a shared token).
+            self._pacer.hold(wait)
+            self._pacer.penalize()
+        # Persistent trouble is worth a warning (the CLI shows warnings); a single retry is not.
+        level = logging.WARNING if state.attempt_number >= 3 else logging.INFO
+        log.log(level, "retrying %s after %s (attempt %d, waiting %.2fs)",
+                getattr(exc, "path", "?"), type(exc).__name__, state.attempt_number, wait)
 
     async def _get(self, path: str, params: Mapping[str, Any] | None = None, *, type_: Any = Any) -> Any:
         """GET ``path`` and decode its JSON body into ``type_``, retrying transient failures.
@@ -242,9 +289,9 @@ class AsyncSeqeraClient:
         """
         params = {k: v for k, v in (params or {}).items() if v is not None}
         retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.config.retry.max_retries + 1),
+            stop=self._stop,
             wait=self._wait,
-            retry=tenacity.retry_if_exception_type(RETRYABLE),
+            retry=tenacity.retry_if_exception(_retryable),
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -263,7 +310,7 @@ class AsyncSeqeraClient:
     # ------------------------------------------------------------------ account
     async def service_info(self) -> dict[str, Any]:
         """``GET /service-info`` ``.serviceInfo`` (version, apiVersion, ...)."""
-        return (await self._get("/service-info")).get("serviceInfo") or {}
+        return (await self._get("/service-info", type_=_ServiceInfoBody)).serviceInfo or {}
 
     async def user_info(self) -> dict[str, Any]:
         """``GET /user-info`` ``.user`` (``id``, ``userName``, ...).
@@ -272,32 +319,49 @@ class AsyncSeqeraClient:
         ------
         AuthenticationError
             The token is wrong or expired (401/403).
+        InvalidResponseError
+            The answer has no user id (not the Platform API).
         """
         if self._user is None:
-            self._user = (await self._get("/user-info")).get("user") or {}
+            user = (await self._get("/user-info", type_=_UserInfoBody)).user
+            if not isinstance(user.get("id"), int):
+                raise wrong_shape("no user id", method="GET", path="/user-info")
+            self._user = user
         return self._user
 
     async def list_user_workspaces(self, user_id: int | None = None) -> list[dict[str, Any]]:
         """``GET /user/{userId}/workspaces`` ``.orgsAndWorkspaces`` (org-only rows included).
 
         Without ``user_id``: the token owner's, cached per client.
+
+        Raises
+        ------
+        InvalidResponseError
+            A row has a workspace id that is not a number.
         """
         if user_id is None:
             if self._workspace_rows is None:
-                user_id = (await self.user_info()).get("id")
-                body = await self._get(f"/user/{user_id}/workspaces")
-                self._workspace_rows = list(body.get("orgsAndWorkspaces") or [])
+                user_id = (await self.user_info())["id"]
+                self._workspace_rows = await self._workspace_rows_of(user_id)
             return list(self._workspace_rows)
-        body = await self._get(f"/user/{user_id}/workspaces")
-        return list(body.get("orgsAndWorkspaces") or [])
+        return await self._workspace_rows_of(user_id)
+
+    async def _workspace_rows_of(self, user_id: int) -> list[dict[str, Any]]:
+        path = f"/user/{_segment(user_id)}/workspaces"
+        rows = (await self._get(path, type_=_WorkspacesBody)).orgsAndWorkspaces or []
+        for r in rows:
+            ws = r.get("workspaceId")
+            if ws is not None and not isinstance(ws, int):
+                raise wrong_shape(f"workspaceId {ws!r} is not a number", method="GET", path=path)
+        return rows
 
     async def list_organizations(self) -> list[dict[str, Any]]:
         """``GET /orgs`` ``.organizations``."""
-        return list((await self._get("/orgs")).get("organizations") or [])
+        return (await self._get("/orgs", type_=_OrgsBody)).organizations or []
 
     async def list_org_workspaces(self, org_id: int) -> list[dict[str, Any]]:
         """``GET /orgs/{orgId}/workspaces`` ``.workspaces``."""
-        return list((await self._get(f"/orgs/{int(org_id)}/workspaces")).get("workspaces") or [])
+        return (await self._get(f"/orgs/{int(org_id)}/workspaces", type_=_OrgWorkspacesBody)).workspaces or []
 
     async def workspaces(self) -> list[Workspace]:
         """The workspaces this token can see (cached per client)."""
@@ -333,7 +397,7 @@ class AsyncSeqeraClient:
         parts = [p.strip() for p in text.split("/")]
         if len(parts) != 2 or not all(parts):
             raise ConfigurationError(
-                f"A workspace is a numeric id or 'org/workspace', got {text!r} (TOWER_WORKSPACE_ID).")
+                f"A workspace is a numeric id or 'org/workspace', got {text!r} (--workspace / TOWER_WORKSPACE_ID).")
         org, name = parts
         spaces = await self.workspaces()
         exact = [w for w in spaces if w.org_name == org and w.workspace_name == name]
@@ -353,10 +417,10 @@ class AsyncSeqeraClient:
                          attributes: Sequence[str]) -> list[dict[str, Any]]:
         params = {"workspaceId": workspace_id, "max": PAGE_SIZE, "offset": offset, "search": search,
                   "attributes": ",".join(attributes) if attributes else None}
-        body = await self._get("/workflow", params)
-        if not isinstance(body, dict) or not isinstance(body.get("workflows", []), list):
-            raise invalid_body(ValueError("no 'workflows' list"), method="GET", path="/workflow", size=0)
-        return [el for el in (body.get("workflows") or []) if isinstance(el, dict) and el.get("workflow")]
+        elements = (await self._get("/workflow", params, type_=_RunsBody)).workflows
+        for el in elements:
+            _check_run_element(el, "/workflow")
+        return elements
 
     async def list_runs(self, workspace_id: int | None, *, search: str | None = None,
                         attributes: Sequence[str] = _RUN_ATTRIBUTES,
@@ -394,6 +458,7 @@ class AsyncSeqeraClient:
         while True:
             items = await self._runs_page(workspace_id, offset, search, attributes)
             pages += 1
+            self._check_page_budget(pages, "/workflow")
             if prev_last is not None and items:
                 first = _run_id(items[0])
                 if first != prev_last and first not in seen and rewinds < _MAX_REWINDS:
@@ -401,7 +466,7 @@ class AsyncSeqeraClient:
                     log.info("run listing moved up under us at offset %d; stepping back", offset)
                     offset, prev_last = max(0, offset - (PAGE_SIZE - 1)), None
                     continue
-            stopped = False
+            stopped, new = False, 0
             for el in items:
                 rid = _run_id(el)
                 if rid in seen:
@@ -410,8 +475,13 @@ class AsyncSeqeraClient:
                     stopped = True
                     break
                 seen[rid] = el
+                new += 1
             if stopped or len(items) < PAGE_SIZE:
                 break
+            if new == 0:
+                # A full page with nothing new: the server ignores offset (a proxy, a fake). Paging
+                # on would never end.
+                raise _no_progress("/workflow", offset)
             prev_last = _run_id(items[-1])
             offset += len(items) - 1
         if pages > 1:
@@ -424,46 +494,66 @@ class AsyncSeqeraClient:
                            seen: Mapping[str, Any], stop: Callable[[dict[str, Any]], bool] | None
                            ) -> dict[str, dict[str, Any]]:
         newer: dict[str, dict[str, Any]] = {}
-        offset = 0
+        offset, pages = 0, 0
         while True:
             items = await self._runs_page(workspace_id, offset, search, attributes)
-            reached_known = False
+            pages += 1
+            self._check_page_budget(pages, "/workflow")
+            reached_known, new = False, 0
             for el in items:
                 rid = _run_id(el)
                 if rid in seen or (stop is not None and stop(el)):
                     reached_known = True
                     break
-                newer.setdefault(rid, el)
+                if rid not in newer:
+                    newer[rid] = el
+                    new += 1
             if reached_known or len(items) < PAGE_SIZE:
                 return newer
+            if new == 0:
+                raise _no_progress("/workflow", offset)
             offset += len(items) - 1
+
+    def _check_page_budget(self, pages: int, path: str) -> None:
+        if pages > _MAX_PAGES:
+            raise InvalidResponseError(
+                f"GET {path} still returned full pages after {_MAX_PAGES} pages "
+                f"({_MAX_PAGES * PAGE_SIZE:,} rows); stopping. Check TOWER_API_ENDPOINT.",
+                method="GET", path=path)
 
     async def describe_run(self, run_id: str, workspace_id: int | None,
                            attributes: Sequence[str] = _RUN_ATTRIBUTES) -> dict[str, Any]:
         """``GET /workflow/{id}``: the ``DescribeWorkflowResponse`` (``workflow``, ``labels``,
         ``workspaceId``...), the same shape as a list element."""
-        return await self._get(f"/workflow/{run_id}", {
-            "workspaceId": workspace_id, "attributes": ",".join(attributes) if attributes else None})
+        path = f"/workflow/{_segment(run_id)}"
+        body = await self._get(path, {"workspaceId": workspace_id,
+                                      "attributes": ",".join(attributes) if attributes else None},
+                               type_=dict[str, Any])
+        _check_run_element(body, path)
+        return body
 
     async def get_progress(self, run_id: str, workspace_id: int | None) -> dict[str, Any]:
         """``GET /workflow/{id}/progress`` ``.progress`` (``workflowProgress``,
         ``processesProgress``, ``totalProcesses``)."""
-        body = await self._get(f"/workflow/{run_id}/progress", {"workspaceId": workspace_id})
-        return (body or {}).get("progress") or {}
+        body = await self._get(f"/workflow/{_segment(run_id)}/progress", {"workspaceId": workspace_id},
+                               type_=_ProgressBody)
+        return body.progress or {}
 
     async def get_metrics(self, run_id: str, workspace_id: int | None) -> list[dict[str, Any]]:
         """``GET /workflow/{id}/metrics`` ``.metrics`` (per-process ``ResourceData``)."""
-        body = await self._get(f"/workflow/{run_id}/metrics", {"workspaceId": workspace_id})
-        return list((body or {}).get("metrics") or [])
+        body = await self._get(f"/workflow/{_segment(run_id)}/metrics", {"workspaceId": workspace_id},
+                               type_=_MetricsBody)
+        return [m for m in body.metrics or [] if isinstance(m, dict)]
 
     async def get_task(self, run_id: str, task_id: int, workspace_id: int | None) -> dict[str, Any]:
         """``GET /workflow/{id}/task/{taskId}`` ``.task``."""
-        body = await self._get(f"/workflow/{run_id}/task/{int(task_id)}", {"workspaceId": workspace_id})
-        return (body or {}).get("task") or {}
+        body = await self._get(f"/workflow/{_segment(run_id)}/task/{int(task_id)}",
+                               {"workspaceId": workspace_id}, type_=_TaskBody)
+        return body.task or {}
 
     async def _tasks_page(self, run_id: str, workspace_id: int | None, offset: int, record_type: Any,
                           search: str | None) -> tuple[list[Any], int | None]:
-        page = await self._get(f"/workflow/{run_id}/tasks", {
+        page = await self._get(f"/workflow/{_segment(run_id)}/tasks", {
             "workspaceId": workspace_id, "max": PAGE_SIZE, "offset": offset, "search": search,
         }, type_=_tasks_page_type(record_type))
         total = page.total if isinstance(page.total, int) else None
@@ -488,31 +578,58 @@ class AsyncSeqeraClient:
         list
             Tasks in the order served (ascending ``taskId`` by default).
         """
-        first, total = await self._tasks_page(run_id, workspace_id, 0, record_type, search)
-        pages = [first]
-        offset = PAGE_SIZE
-        if len(first) == PAGE_SIZE and total and total > PAGE_SIZE:
-            offsets = list(range(PAGE_SIZE, total, PAGE_SIZE))
-            more = await asyncio.gather(*(self._tasks_page(run_id, workspace_id, o, record_type, search)
-                                          for o in offsets))
-            for items, _ in more:
-                pages.append(items)
-                offset += PAGE_SIZE
-                if len(items) < PAGE_SIZE:
-                    break
-        while len(pages[-1]) == PAGE_SIZE:
-            items, _ = await self._tasks_page(run_id, workspace_id, offset, record_type, search)
-            pages.append(items)
-            offset += PAGE_SIZE
+        path = f"/workflow/{_segment(run_id)}/tasks"
         out: list[Any] = []
         keys: set[Any] = set()
-        for items in pages:
+
+        def add(items: list[Any], offset: int) -> None:
+            new = 0
             for rec in items:
                 key = _task_key(rec)
                 if key is None or key not in keys:
                     keys.add(key)
                     out.append(rec)
+                    new += 1
+            if len(items) == PAGE_SIZE and new == 0:
+                raise _no_progress(path, offset)
+
+        first, total = await self._tasks_page(run_id, workspace_id, 0, record_type, search)
+        add(first, 0)
+        offset, last_len, pages = PAGE_SIZE, len(first), 1
+        # `total` is only a hint: pages are fetched in windows of at most _PREFETCH_PAGES
+        # concurrently, and paging always goes on until a short page, so a total that is
+        # too small loses nothing and one that is too large costs at most one window.
+        while last_len == PAGE_SIZE:
+            hinted = (total - offset + PAGE_SIZE - 1) // PAGE_SIZE if isinstance(total, int) else 0
+            window = max(1, min(_PREFETCH_PAGES, hinted))
+            offsets = [offset + i * PAGE_SIZE for i in range(window)]
+            results = await asyncio.gather(*(self._tasks_page(run_id, workspace_id, o, record_type, search)
+                                             for o in offsets))
+            for o, (items, _) in zip(offsets, results):
+                pages += 1
+                self._check_page_budget(pages, path)
+                add(items, o)
+                last_len = len(items)
+                offset = o + PAGE_SIZE
+                if last_len < PAGE_SIZE:
+                    break
         return out
+
+
+def _no_progress(path: str, offset: int) -> InvalidResponseError:
+    return InvalidResponseError(
+        f"GET {path} returned a full page at offset {offset} with nothing new: the server ignores "
+        "`offset`, so paging would never end. Check TOWER_API_ENDPOINT (a proxy or a non-API URL?).",
+        method="GET", path=path)
+
+
+def _segment(value: Any) -> str:
+    """A value as one URL path segment (run ids come from servers and callers)."""
+    return quote(str(value), safe="")
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RETRYABLE) and getattr(exc, "retryable", True)
 
 
 class _BearerAuth(httpx.Auth):

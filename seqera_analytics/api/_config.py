@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ DEFAULT_REQUESTS_PER_SECOND = 19.0
 PAGE_SIZE = 100
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
 
 
 class Secret:
@@ -138,18 +140,33 @@ class ClientConfig:
 
     def __post_init__(self) -> None:
         endpoint = (self.endpoint or "").strip().rstrip("/")
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(endpoint)
+            parts.port  # noqa: B018  (raises on a port out of range)
+        except ValueError as exc:
+            shown = re.sub(r"//[^/@]*@", "//***@", str(self.endpoint))  # never echo credentials
+            raise ConfigurationError(f"TOWER_API_ENDPOINT is not a valid URL ({exc}): {shown!r}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(
                 f"TOWER_API_ENDPOINT must be an http(s) URL like {DEFAULT_ENDPOINT} "
                 f"or https://your-host/api, got {self.endpoint!r}"
             )
+        if parts.username or parts.password:
+            raise ConfigurationError(
+                "TOWER_API_ENDPOINT must not contain credentials (user:password@); the access "
+                "token goes in TOWER_ACCESS_TOKEN.")
         if parts.scheme == "http" and parts.hostname not in _LOCAL_HOSTS and not self.allow_insecure:
             raise ConfigurationError(
                 f"Refusing plain http:// for {parts.hostname}: the access token would be sent "
                 "unencrypted. Use https://, or pass allow_insecure=True if you must."
             )
         object.__setattr__(self, "endpoint", endpoint)
+        if self.token is not None and not _TOKEN_CHARS.fullmatch(self.token.get_secret_value()):
+            # A second line or a stray space would otherwise reach the Authorization header
+            # (and httpx's error message about it). Never echo the value.
+            raise ConfigurationError(
+                "TOWER_ACCESS_TOKEN contains spaces, line breaks or non-ASCII characters; a token "
+                "is one line of printable characters. Copy it again from the Platform's Tokens page.")
         if self.requests_per_second <= 0:
             raise ConfigurationError("requests_per_second must be > 0")
         if self.max_concurrency < 1:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import httpx
 import msgspec
 
+from ._logging import redact
+
 from .._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -22,7 +24,8 @@ from .._exceptions import (
     ServerError,
 )
 
-__all__ = ["RETRYABLE", "from_status", "from_transport", "parse_retry_after"]
+__all__ = ["RETRYABLE", "from_status", "from_transport", "invalid_body", "not_the_api", "parse_retry_after",
+           "wrong_shape"]
 
 #: Errors worth another attempt: the request may well succeed on a retry.
 RETRYABLE: tuple[type[Exception], ...] = (
@@ -99,8 +102,9 @@ def from_status(response: httpx.Response, *, method: str, path: str, endpoint: s
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return RateLimitError(
             f"Rate limited (HTTP 429) on {where}.{said} The Platform allows 20 requests/s per "
-            "token; another program may be using the same token. Lower requests_per_second "
-            "or try again later.", retry_after=retry_after, **kw)
+            "token (Enterprise installs may allow fewer); another program may be using the same "
+            "token. Lower the rate (requests_per_second=..., or --requests-per-second) or try "
+            "again later.", retry_after=retry_after, **kw)
     if status >= 500 or status == 408:
         return ServerError(f"The Platform failed on {where} (HTTP {status}).{said} This is "
                            "usually transient; try again later.", **kw)
@@ -112,15 +116,39 @@ def from_transport(exc: httpx.TransportError, *, method: str, path: str, endpoin
     where = f"{method} {path}"
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"No response from {endpoint} in time on {where} "
-                               f"({type(exc).__name__}). Raise timeout_s or try again later.",
-                               method=method, path=path)
+                               f"({type(exc).__name__}). Try again later, or allow more time "
+                               "(timeout_s=..., or --timeout).", method=method, path=path)
+    # httpx's text can quote a header value (e.g. LocalProtocolError): redact before use.
     return APIConnectionError(
-        f"Connection to {endpoint} failed on {where} ({type(exc).__name__}: {exc}). Check "
-        "TOWER_API_ENDPOINT, your network, proxy (HTTPS_PROXY) and CA bundle settings.",
+        f"Connection to {endpoint} failed on {where} ({type(exc).__name__}: {redact(str(exc))}). "
+        "Check TOWER_API_ENDPOINT, your network, proxy (HTTPS_PROXY) and CA bundle settings.",
         method=method, path=path)
 
 
 def invalid_body(error: Exception, *, method: str, path: str, size: int) -> InvalidResponseError:
+    """A body that is not valid JSON: most likely cut off in transit, worth a retry."""
     return InvalidResponseError(
-        f"The API's answer to {method} {path} is not the JSON expected ({size} bytes: {error}); "
+        f"The API's answer to {method} {path} is not valid JSON ({size} bytes: {error}); "
         "it was probably cut off in transit.", method=method, path=path)
+
+
+def wrong_shape(detail: str, *, method: str, path: str) -> InvalidResponseError:
+    """A complete answer of the wrong kind: retrying will not help."""
+    return InvalidResponseError(
+        f"The answer to {method} {path} is not what the Seqera Platform API sends ({detail}). "
+        "Check TOWER_API_ENDPOINT: it must be the API (https://api.cloud.seqera.io, or "
+        "https://your-host/api on Enterprise), not the web interface or a proxy.",
+        retryable=False, method=method, path=path)
+
+
+def not_the_api(response: httpx.Response, *, method: str, path: str, endpoint: str) -> APIStatusError | InvalidResponseError:
+    """A redirect or an HTML page where API JSON belongs: a wrong TOWER_API_ENDPOINT."""
+    status = response.status_code
+    if 300 <= status < 400:
+        target = response.headers.get("location", "?")
+        return APIStatusError(
+            f"{method} {path} was redirected (HTTP {status}) to {target}: TOWER_API_ENDPOINT "
+            f"({endpoint}) is probably not the API URL. Use https://api.cloud.seqera.io, or "
+            "https://your-host/api on Enterprise.", status_code=status, body=_short_body(response),
+            method=method, path=path)
+    return wrong_shape(f"an HTML page, HTTP {status}", method=method, path=path)

@@ -13,9 +13,15 @@ second, whatever the stalls.
 
 Pacers live in a process-wide registry keyed by a fingerprint of the token and the
 endpoint, so every client, event loop and thread using one token shares one budget (the
-server counts per token, not per client). Reserving a slot is arithmetic under a
-``threading.Lock``, which is why this is not ``aiolimiter``: its limiters belong to one
-event loop, and the sync facade and a notebook's own loop are two.
+server counts per token, not per client); clients asking for different rates get the lowest.
+Reserving a slot is arithmetic under a ``threading.Lock``, which is why this is not
+``aiolimiter``: its limiters belong to one event loop, and the sync facade and a notebook's
+own loop are two.
+
+A 429 means the real budget is smaller than ours (an Enterprise install with a lower
+``TOWER_RATELIMIT_PERIOD``, another program on the same token): the pacer then slows down
+multiplicatively and creeps back up with successful requests (AIMD), so a sustained lower
+limit costs a few 429s, not a failed sync.
 """
 
 from __future__ import annotations
@@ -39,14 +45,40 @@ class Pacer:
         Requests per second [1/s].
     """
 
+    #: Slow-down factor per 429, the floor as a share of the ceiling, and the recovery step
+    #: [req/s] per successful request.
+    DECREASE, FLOOR, INCREASE = 0.75, 0.05, 0.02
+
     def __init__(self, rate: float) -> None:
-        self.rate = float(rate)
-        self.interval = 1.0 / self.rate
-        self.window = max(1, math.floor(self.rate))
+        self.max_rate = float(rate)
+        self._lock = threading.Lock()
+        self._set_rate(self.max_rate)
         self._next = 0.0
         self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
         self._monotonic = time.monotonic
+
+    def _set_rate(self, rate: float) -> None:
+        self.rate = max(min(rate, self.max_rate), self.max_rate * self.FLOOR, 0.2)
+        self.interval = 1.0 / self.rate
+        self.window = max(1, math.floor(self.rate))
+
+    def limit(self, rate: float) -> None:
+        """Lower the ceiling to ``rate`` (another client on this token asked for less)."""
+        with self._lock:
+            if rate < self.max_rate:
+                self.max_rate = float(rate)
+                self._set_rate(self.rate)
+
+    def penalize(self) -> None:
+        """After a 429: slow down."""
+        with self._lock:
+            self._set_rate(self.rate * self.DECREASE)
+
+    def reward(self) -> None:
+        """After a success: creep back towards the ceiling."""
+        if self.rate < self.max_rate:
+            with self._lock:
+                self._set_rate(self.rate + self.INCREASE)
 
     def reserve(self) -> float:
         """Reserve the next slot; returns how long to wait for it [s]."""
@@ -81,17 +113,19 @@ class Pacer:
             await asyncio.sleep(wait)
 
 
-_REGISTRY: dict[tuple[str, str, float], Pacer] = {}
+_REGISTRY: dict[tuple[str, str], Pacer] = {}
 _REGISTRY_LOCK = threading.Lock()
 
 
 def pacer_for(token_fingerprint: str, endpoint: str, rate: float) -> Pacer:
-    """The shared pacer of one token at one endpoint and rate."""
-    key = (token_fingerprint, endpoint, float(rate))
+    """The shared pacer of one token at one endpoint (at the lowest rate any client asked)."""
+    key = (token_fingerprint, endpoint)
     with _REGISTRY_LOCK:
         pacer = _REGISTRY.get(key)
         if pacer is None:
             pacer = _REGISTRY[key] = Pacer(rate)
+        else:
+            pacer.limit(rate)
         return pacer
 
 

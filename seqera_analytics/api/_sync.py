@@ -59,11 +59,22 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if threading.current_thread() is runner.thread:
         coro.close()
         raise RuntimeError("run_sync() called from the seqera-analytics loop; await the coroutine instead")
-    future = asyncio.run_coroutine_threadsafe(coro, runner.loop)
+    finished = threading.Event()
+
+    async def tracked() -> T:
+        try:
+            return await coro
+        finally:
+            finished.set()
+
+    future = asyncio.run_coroutine_threadsafe(tracked(), runner.loop)
     try:
         return future.result()
     except BaseException:
         future.cancel()
+        # Give the coroutine a moment to clean up (a sync commits what it fetched) before the
+        # interrupt reaches the caller, which may be about to exit.
+        finished.wait(timeout=30)
         raise
 
 

@@ -198,8 +198,8 @@ RUNS = TableSpec(
         _c("profile", STR, "workflow.profile", "", "config profile(s)"),
         _c("launch_id", STR, "workflow.launchId", "", "launch id (null for runs started from the Nextflow CLI)"),
         _c("work_dir", STR, "workflow.workDir", "", "work directory"),
-        _c("fusion_enabled", BOOL, "workflow.fusion.enabled", "", "Fusion file system on"),
-        _c("wave_enabled", BOOL, "workflow.wave.enabled", "", "Wave containers on"),
+        # No fusion/wave flags: list elements (WorkflowDbDto) do not carry them, only
+        # GET /workflow/{id} does, so a cache filled from listings could not hold them reliably.
         _c("executors", STR_LIST, "progress.workflowProgress.executors", "", "executors used"),
         _c("cpus", I64, "progress.workflowProgress.cpus", "count", "sum of requested cpus over tasks"),
         _c("cpu_time", DUR, "progress.workflowProgress.cpuTime", "ms",

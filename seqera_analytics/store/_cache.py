@@ -47,7 +47,7 @@ from ._layout import (
     new_file_name,
     partition_dir,
 )
-from ._state import State, WorkspaceState, atomic_write_bytes, read_state, write_state
+from ._state import State, WorkspaceState, atomic_write_bytes, fsync_dir, read_state, write_state
 
 __all__ = ["Cache", "CacheInfo", "CacheWriter"]
 
@@ -115,6 +115,10 @@ class Cache:
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
+        if path is not None and not str(path).strip():
+            # Path("") is the working directory: never let an unset variable point there.
+            raise CacheError("The cache path is empty; give a directory (--cache DIR) or leave it "
+                             "out for the default (SEQERA_ANALYTICS_CACHE or ~/.cache/seqera-analytics).")
         self.path = Path(path).expanduser() if path is not None else default_cache_dir()
         if self.path.exists() and not self.path.is_dir():
             raise CacheError(f"{self.path} is a file, not a cache directory")
@@ -179,10 +183,13 @@ class Cache:
             try:
                 scanned = self._dataset(table, files).to_table(columns=names, filter=filter)
                 break
-            except FileNotFoundError:
+            except FileNotFoundError as exc:
                 # A concurrent commit replaced files after we read state.json: read again.
                 if attempt == 2:
-                    raise
+                    raise CacheError(
+                        f"The cache at {self.path} lists a {table} file that is gone ({exc.filename or exc}). "
+                        "Run `seqera-analytics sync` for the workspace: it drops the damaged part and "
+                        "fetches those runs again.") from None
                 time.sleep(0.05)
         if "workspace_id" in names and table in PARTITIONED:
             ws = scanned.column("workspace_id")
@@ -288,6 +295,7 @@ class CacheWriter:
             atomic_write_bytes(owner_file, f"pid {os.getpid()} on {socket.gethostname()} since "
                                            f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode())
             self.state = self._open_state()
+            self.repaired = self._repair()
             self._cleanup()
         except BaseException:
             self._lock.release()
@@ -316,6 +324,28 @@ class CacheWriter:
             state = State()
             write_state(self.root, state)
         return state
+
+    def _repair(self) -> str | None:
+        """Drop partitions whose files are gone (e.g. lost in a power cut after state.json
+        was written) from every per-run table, so their runs count as not cached and the next
+        sync of their workspace lists everything and fetches them again."""
+        missing = {(t, f) for t, files in self.state.files.items() for f in files
+                   if not (self.root / f).exists()}
+        if not missing:
+            return None
+        broken = {file_partition(f) for t, f in missing if t in PARTITIONED} - {None}
+        for table in PARTITIONED:
+            self.state.files[table] = [f for f in self.state.files.get(table, [])
+                                       if file_partition(f) not in broken and (table, f) not in missing]
+        if any(t == "workspaces" for t, _ in missing):
+            self.state.files["workspaces"] = []
+        for ws_key in {str(w) for w, _ in broken}:  # type: ignore[misc]
+            if ws_key in self.state.workspaces:
+                self.state.workspaces[ws_key].complete = False
+        write_state(self.root, self.state)
+        months = ", ".join(f"workspace {w} {m}" for w, m in sorted(broken))  # type: ignore[misc]
+        return (f"The cache at {self.root} had lost {len(missing)} file(s); dropped the affected "
+                f"partitions ({months or 'workspaces table'}): their runs are fetched again.")
 
     def _cleanup(self) -> None:
         """Delete files no commit refers to (left by a killed sync)."""
@@ -475,6 +505,8 @@ class CacheWriter:
                 files["workspaces"] = [rel]
             for tmp, final in staged:
                 os.replace(tmp, final)
+            for directory in {final.parent for _, final in staged}:
+                fsync_dir(directory)  # the renames must be durable before state.json names them
             self.state.files = files
             write_state(self.root, self.state)  # the commit point
         except BaseException:

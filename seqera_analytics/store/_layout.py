@@ -85,7 +85,8 @@ def file_partition(relpath: str) -> tuple[int, str] | None:
     ws = month = None
     for part in Path(relpath).parts:
         if part.startswith("workspace_id="):
-            ws = int(part.split("=", 1)[1])
+            value = part.split("=", 1)[1]
+            ws = int(value) if value.lstrip("-").isdigit() else None
         elif part.startswith("month="):
             month = part.split("=", 1)[1]
     return (ws, month) if ws is not None and month is not None else None

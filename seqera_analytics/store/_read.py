@@ -8,6 +8,7 @@ user, status...) works for tasks too.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ def _runs_filter(c: Cache, workspace: Any, since: Any, until: Any, pipeline: Any
     lo, hi = _instant(since, "since"), _instant(until, "until")
     if lo is not None and hi is not None and hi <= lo:
         raise ValueError(f"until ({hi}) must be after since ({lo})")
+    if lo is not None:
+        _warn_if_not_covered(c, workspace, lo)
     if hi is not None:
         # Prune months after `until`; then runs submitted before it.
         parts.append((ds.field("month") <= hi.strftime("%Y-%m")) | (ds.field("month") == "unknown"))
@@ -69,6 +72,20 @@ def _runs_filter(c: Cache, workspace: Any, since: Any, until: Any, pipeline: Any
     for p in parts[1:]:
         expr = expr & p
     return expr
+
+
+def _warn_if_not_covered(c: Cache, workspace: Any, lo: pd.Timestamp) -> None:
+    """Say so when the cache was synced with a later ``--since`` than the window asks for."""
+    state = c.state()
+    keys = [str(c.workspace_id(workspace))] if workspace is not None else list(state.workspaces)
+    for key in keys:
+        ws = state.workspaces.get(key)
+        covered = pd.Timestamp(ws.covered_since) if ws and ws.covered_since else None
+        if covered is not None and lo < covered:
+            warnings.warn(
+                f"the cache holds runs of {ws.workspace or key} submitted since {covered:%Y-%m-%d} only "  # type: ignore[union-attr]
+                f"(synced with --since); earlier runs are missing. Run `seqera-analytics sync "
+                f"--workspace {ws.workspace or key} --since {lo:%Y-%m-%d}` to extend it.", stacklevel=4)  # type: ignore[union-attr]
 
 
 def _runs_table(c: Cache, **filters: Any) -> pa.Table:

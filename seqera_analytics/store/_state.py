@@ -73,14 +73,26 @@ class State:
     def from_json(cls, raw: bytes, where: Path) -> State:
         try:
             body = json.loads(raw)
-            if body.get("format") != FORMAT:
+            if not isinstance(body, dict) or body.get("format") != FORMAT:
                 raise ValueError("not a seqera-analytics cache state")
-            return cls(
+            files = body.get("files") or {}
+            spaces = body.get("workspaces") or {}
+            if not isinstance(files, dict) or not all(
+                    isinstance(v, list) and all(isinstance(f, str) for f in v) for v in files.values()):
+                raise ValueError("'files' must map tables to lists of paths")
+            if not isinstance(spaces, dict) or not all(isinstance(v, dict) for v in spaces.values()):
+                raise ValueError("'workspaces' must map ids to objects")
+            state = cls(
                 schema_version=int(body["schema_version"]),
-                files={k: list(v) for k, v in (body.get("files") or {}).items()},
-                workspaces={k: WorkspaceState(**v) for k, v in (body.get("workspaces") or {}).items()},
+                files={str(k): list(v) for k, v in files.items()},
+                workspaces={str(int(k)): WorkspaceState(**v) for k, v in spaces.items()},
             )
-        except (ValueError, KeyError, TypeError) as exc:
+            for table, paths in state.files.items():
+                for f in paths:
+                    if not f.startswith(f"{table}/") or ".." in f.split("/") or not f.endswith(".parquet"):
+                        raise ValueError(f"unexpected file {f!r}")
+            return state
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CacheError(f"{where} is damaged ({exc}). Remove the cache directory "
                              f"{where.parent} and sync again.") from exc
 
@@ -99,6 +111,11 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename or a new entry in ``path`` durable."""
+    _fsync_dir(path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -354,3 +354,130 @@ def test_sync_facade_works_inside_a_running_event_loop():
             client.close()
 
     assert asyncio.run(notebook_cell()) == {"version": "v"}
+
+
+# ----------------------------------------------------------------- hostile servers
+def test_a_server_ignoring_offset_cannot_make_task_paging_endless():
+    same = {"tasks": [{"task": {"taskId": i}} for i in range(1, 101)], "total": 100_000}
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        return json_response(200, same)
+
+    from seqera_analytics import InvalidResponseError as IRE
+
+    with pytest.raises(IRE, match="ignores `offset`"):
+        run(call(client_for(handler), lambda c: c.list_tasks("r", 1)))
+    assert len(calls) <= 10  # one window, not 1,000 pages
+
+
+def test_a_server_ignoring_offset_cannot_make_run_listing_endless():
+    page = runs_page([f"r{i}" for i in range(100)])
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        return json_response(200, page)
+
+    with pytest.raises(InvalidResponseError, match="ignores `offset`"):
+        run(call(client_for(handler), lambda c: c.list_runs(1)))
+    assert len(calls) <= 3
+
+
+def test_a_lying_total_costs_at_most_one_window():
+    calls = []
+    real = tasks_handler(150, 10**8)
+
+    def handler(req):
+        calls.append(req)
+        return real(req)
+
+    tasks = run(call(client_for(handler), lambda c: c.list_tasks("r", 1)))
+    assert len(tasks) == 150 and len(calls) <= 9
+
+
+@pytest.mark.parametrize("response,words", [
+    (httpx.Response(302, headers={"location": "https://cloud.seqera.io/login"}), ["redirected", "login", "TOWER_API_ENDPOINT"]),
+    (httpx.Response(200, content=b"<html><body>Seqera</body></html>", headers={"content-type": "text/html"}),
+     ["HTML page", "TOWER_API_ENDPOINT"]),
+    (json_response(200, {"something": "else"}), ["TOWER_API_ENDPOINT"]),
+    (json_response(200, {"workflows": [{"workflow": {"runName": "no id"}}]}), ["workflow id"]),
+    (json_response(200, {"workflows": "nope"}), ["TOWER_API_ENDPOINT"]),
+])
+def test_answers_that_are_not_the_api_are_not_retried(response, words):
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        return response
+
+    with pytest.raises((InvalidResponseError, httpx.HTTPError, Exception)) as info:
+        run(call(client_for(handler), lambda c: c.list_runs(1)))
+    assert len(calls) == 1, "a wrong endpoint is not a transient fault"
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_a_long_retry_after_fails_fast_with_the_servers_request():
+    calls = []
+
+    def handler(req):
+        calls.append(req)
+        return httpx.Response(429, headers={"Retry-After": "86400"}, content=b'{"message":"slow down"}')
+
+    t0 = time.monotonic()
+    with pytest.raises(RateLimitError) as info:
+        run(call(client_for(handler), lambda c: c.service_info()))
+    assert len(calls) == 1 and time.monotonic() - t0 < 2 and info.value.retry_after == 86400
+
+
+@pytest.mark.parametrize("token", ["abc\n# created 2025", "abc def", "tök"])
+def test_a_token_with_line_breaks_or_spaces_is_refused_without_echo(token):
+    with pytest.raises(ConfigurationError, match="TOWER_ACCESS_TOKEN") as info:
+        ClientConfig(token=Secret(token))
+    assert token not in str(info.value)
+
+
+def test_run_ids_are_one_path_segment():
+    seen = []
+
+    def handler(req):
+        seen.append(req.url.raw_path)
+        return json_response(200, {"progress": {}})
+
+    run(call(client_for(handler), lambda c: c.get_progress("../../user-info", 1)))
+    assert seen[0].startswith(b"/workflow/..%2F..%2Fuser-info/progress")
+
+
+def test_clients_on_one_token_share_one_budget_at_the_lowest_rate():
+    from seqera_analytics.api._ratelimit import pacer_for
+
+    a = pacer_for("fp-share", "https://x", 19.0)
+    b = pacer_for("fp-share", "https://x", 10.0)
+    assert a is b and a.rate == 10.0
+    assert pacer_for("fp-share", "https://other", 19.0) is not a
+
+
+def test_the_pacer_slows_down_on_429_and_recovers():
+    pacer = Pacer(20.0)
+    pacer.penalize()
+    pacer.penalize()
+    assert pacer.rate == pytest.approx(20 * 0.75 * 0.75)
+    for _ in range(1000):
+        pacer.reward()
+    assert pacer.rate == 20.0
+    for _ in range(100):
+        pacer.penalize()
+    assert pacer.rate >= 1.0  # a floor: never stalls completely
+
+
+def test_enterprise_with_a_lower_limit_still_completes(make_emulator):
+    emu = make_emulator(rate_limit=5)
+    c = SeqeraClient(token=emu.token, endpoint=emu.url, retry=RetryPolicy(max_retries=8))
+    from seqera_analytics import fetch
+
+    data = fetch.fetch_run_data("seqeralabs/benchmarks", client=c, show_progress=False)
+    assert len(data.runs) == 4 and len(data.tasks) == 655
+    assert c.aio._pacer.rate < 19  # it learnt the lower limit
+    c.close()

@@ -254,3 +254,23 @@ def test_cleanup_touches_only_its_own_files(cache):
     stray.write_text("a user's note")
     cache.writer().close()
     assert stray.exists()
+
+
+@pytest.mark.parametrize("content", ["[]", '{"format": "seqera-analytics-cache", "schema_version": 1, "files": {"runs": "r"}}',
+                                     '{"format": "seqera-analytics-cache", "schema_version": 1, "workspaces": {"abc": {}}}',
+                                     '{"format": "seqera-analytics-cache", "schema_version": 1, "files": {"runs": ["../../etc/passwd"]}}',
+                                     '{"format": "seqera-analytics-cache", "schema_version": "x"}'])
+def test_every_kind_of_damaged_state_is_a_cache_error(cache, content):
+    (cache.path / "state.json").write_text(content)
+    with pytest.raises(CacheError, match="damaged"):
+        load_runs(cache=cache)
+    with pytest.raises(CacheError, match="damaged"):
+        cache.writer()
+
+
+def test_an_empty_cache_path_is_refused(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CacheError, match="empty"):
+        Cache("")
+    with pytest.raises(CacheError, match="empty"):
+        Cache("  ")

@@ -199,3 +199,72 @@ def test_sigkill_at_random_points_never_breaks_the_cache(make_emulator, tmp_path
     state = Cache(cache).state()
     live = {f for fs in state.files.values() for f in fs}
     assert {str(p.relative_to(cache)) for p in Path(cache).rglob("*.parquet")} == live
+
+
+def test_a_server_going_down_mid_sync_fails_fast_and_keeps_what_was_fetched(make_emulator, tmp_path):
+    import threading
+
+    from seqera_analytics import APIConnectionError
+
+    emu = make_emulator(synthetic_runs=80, include_real_runs=False, rate_limit=None, latency_ms=40)
+    c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=100,
+                      retry=RetryPolicy(max_retries=3, initial_delay_s=0.05, max_delay_s=0.2))
+    threading.Timer(2.0, emu.stop).start()
+    with pytest.raises(APIConnectionError, match="runs fetched so far are saved"):
+        sync(WS, cache=tmp_path / "c", client=c, show_progress=False, commit_every_s=0.2)
+    # It stopped at the first connection failure instead of retrying every remaining run.
+    # (at most the requests in flight when it went down, each retried: far below 80 runs x 2 x 4)
+    assert c.stats.by_status[0] <= 4 * 2 * 16 + 16
+    kept = load_runs(cache=tmp_path / "c")
+    assert 0 < len(kept) < 80
+    tasks = load_tasks(cache=tmp_path / "c")
+    assert set(tasks.run_id) <= set(kept.run_id)
+    c.close()
+
+
+def test_tasks_added_counts_every_commit(synthetic, tmp_path):
+    c = client(synthetic, requests_per_second=500)
+    s = sync(WS, cache=tmp_path / "c", client=c, show_progress=False, commit_every_s=0)
+    c.close()
+    assert s.tasks_added == len(load_tasks(cache=tmp_path / "c"))
+
+
+def test_an_interrupted_sync_commits_what_it_fetched(make_emulator, tmp_path):
+    import asyncio
+
+    from seqera_analytics import async_sync
+
+    emu = make_emulator(synthetic_runs=80, include_real_runs=False, rate_limit=None, latency_ms=30)
+    c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=60)
+
+    async def interrupted():
+        task = asyncio.ensure_future(async_sync(c.aio, WS, cache=tmp_path / "c", show_progress=False,
+                                                commit_every_s=3600))
+        await asyncio.sleep(2.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    from seqera_analytics.api import run_sync
+
+    run_sync(interrupted())
+    c.close()
+    kept = load_runs(cache=tmp_path / "c")
+    assert 0 < len(kept) < 80  # no periodic commit happened: these came from the interrupt
+    Cache(tmp_path / "c").writer().close()  # the lock was released
+
+
+def test_a_lost_file_is_repaired_by_the_next_sync(synthetic, tmp_path):
+    from seqera_analytics import CacheError
+
+    cache = tmp_path / "c"
+    do_sync(synthetic, cache, rps=500)
+    clean = frames(cache)
+    victim = Cache(cache).state().files["tasks"][0]
+    (cache / victim).unlink()  # e.g. a power cut after state.json was written
+    with pytest.raises(CacheError, match="seqera-analytics sync"):
+        load_tasks(cache=cache)
+    s = do_sync(synthetic, cache, rps=500)
+    assert s.repaired and s.runs_added > 0
+    for a, b in zip(frames(cache), clean):
+        pd.testing.assert_frame_equal(a, b)
