@@ -179,8 +179,8 @@ class _Syncer:
         """Fetch one run's tasks, progress (unless listed) and metrics; build its tables."""
         rid = _run_id(el)
         ws = el.get("workspaceId", ws_id)
-        prog = el.get("progress") or {}
-        need_progress = not prog.get("workflowProgress")
+        prog = el.get("progress") if isinstance(el.get("progress"), dict) else {}
+        need_progress = not isinstance(prog.get("workflowProgress"), dict)
         coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord)]
         if need_progress:
             coros.append(self.client.get_progress(rid, ws))

@@ -14,21 +14,28 @@ Two formats are understood:
   ``workflow.json``, ``workflow-tasks.json`` (unwrapped tasks), ``workflow-metrics.json``,
   ``workflow-load.json`` (only ``progress.workflowProgress``; tw does not save
   ``processesProgress``), ``workflow-metadata.json`` (org/workspace ids and names, labels),
-  ``service-info.json``. A directory holding these files (an unpacked dump) works too.
+  ``service-info.json``. A directory holding these files (an unpacked dump) works too. An
+  archive packing several dumps in folders (``runA/workflow.json``, ``runB/workflow.json``...)
+  holds one run per folder: files are grouped by folder, never mixed across runs.
+
+Malformed input (a ``workflow`` without ``id``, a ``meta`` or ``metrics`` of the wrong shape...)
+raises :class:`~seqera_analytics.DataFormatError` naming the file and what is wrong. Values
+inside the records are not checked here: the frame builders read them leniently.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ._exceptions import DataFormatError
 
-__all__ = ["RunBundle", "bundled_runs_dir", "iter_run_bundles", "read_run_bundle"]
+__all__ = ["RunBundle", "bundled_runs_dir", "iter_run_bundles", "read_run_bundle", "read_run_bundles"]
 
 _DUMP_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar")
 _DUMP_REQUIRED = ("workflow.json", "workflow-tasks.json")
@@ -106,87 +113,242 @@ def _load_json(raw: bytes, what: str) -> Any:
         raise DataFormatError(f"{what} is not valid JSON: {exc}") from exc
 
 
-def _labels(raw: Any) -> list[dict[str, Any]]:
-    out = []
-    for lab in raw or []:
-        if isinstance(lab, dict) and lab.get("name"):
-            out.append({"name": lab["name"], "value": lab.get("value"), "resource": bool(lab.get("resource"))})
-        elif isinstance(lab, str) and lab:
-            out.append({"name": lab, "value": None, "resource": False})
+def _json_type(value: Any) -> str:
+    """The JSON name of a value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    return type(value).__name__
+
+
+def _bad(file: str, field: str, problem: str) -> DataFormatError:
+    """``"{file}: '{field}' {problem}"`` (no field: the file's whole content is meant)."""
+    return DataFormatError(f"{file}: '{field}' {problem}" if field else f"{file}: {problem}")
+
+
+def _object(value: Any, file: str, field: str = "") -> dict[str, Any]:
+    """``value`` if it is a JSON object; ``{}`` for null; else a DataFormatError."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad(file, field, f"must be an object, got {_json_type(value)}")
+    return value
+
+
+def _objects(value: Any, file: str, field: str = "") -> list[dict[str, Any]]:
+    """``value`` if it is a list of JSON objects; ``[]`` for null; else a DataFormatError."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(file, field, f"must be a list, got {_json_type(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise DataFormatError(f"{file}: {field}[{i}] is not an object (got {_json_type(item)})")
+    return value
+
+
+def _string(value: Any, file: str, field: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise _bad(file, field, f"must be a string, got {_json_type(value)}")
+
+
+def _integer(value: Any, file: str, field: str) -> int | None:
+    """An id: an integer, or a string of one (``"123"``); null stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise _bad(file, field, f"must be an integer, got {_json_type(value)} {value!r:.40}")
+
+
+def _workflow(value: Any, file: str, field: str = "") -> dict[str, Any]:
+    """The ``workflow`` object, checked to carry a run id (a non-empty string or an integer)."""
+    workflow = _object(value, file, field)
+    run_id = workflow.get("id")
+    if run_id is None or run_id == "":
+        raise DataFormatError(f"{file}: the workflow has no run id ('id' is missing or null)")
+    if isinstance(run_id, bool) or not isinstance(run_id, (str, int)):
+        raise DataFormatError(f"{file}: the run id ('workflow.id') must be a string, got {_json_type(run_id)}")
+    return workflow
+
+
+def _labels(raw: Any, file: str, field: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if raw is None:
+        return out
+    if not isinstance(raw, list):
+        raise _bad(file, field, f"must be a list, got {_json_type(raw)}")
+    for i, lab in enumerate(raw):
+        if isinstance(lab, dict):
+            name = lab.get("name")
+            if name is None or name == "":
+                continue  # a label without a name says nothing
+            if not isinstance(name, str):
+                raise DataFormatError(f"{file}: {field}[{i}].name must be a string, got {_json_type(name)}")
+            out.append({"name": name, "value": lab.get("value"), "resource": bool(lab.get("resource"))})
+        elif isinstance(lab, str):
+            if lab:
+                out.append({"name": lab, "value": None, "resource": False})
+        else:
+            raise DataFormatError(f"{file}: {field}[{i}] must be a label object or a name, got {_json_type(lab)}")
     return out
 
 
-def _unwrap_tasks(raw: Any, what: str) -> list[dict[str, Any]]:
+def _unwrap_tasks(raw: Any, file: str, field: str = "") -> list[dict[str, Any]]:
     if not isinstance(raw, list):
-        raise DataFormatError(f"{what}: 'tasks' must be a list, got {type(raw).__name__}")
+        raise _bad(file, field, f"must be a list, got {_json_type(raw)}")
     tasks = []
-    for item in raw:
-        task = item.get("task", item) if isinstance(item, dict) else None
+    for i, item in enumerate(raw):
+        task = item.get("task", item) if isinstance(item, dict) else item
         if not isinstance(task, dict):
-            raise DataFormatError(f"{what}: a task entry is not an object")
+            raise DataFormatError(f"{file}: {field}[{i}] is not an object (got {_json_type(task)})")
         tasks.append(task)
     return tasks
 
 
-def _from_bundle_json(path: Path) -> RunBundle:
-    data = _load_json(path.read_bytes(), str(path))
-    if not isinstance(data, dict) or not isinstance(data.get("workflow"), dict):
-        raise DataFormatError(f"{path}: not a run bundle (no 'workflow' object)")
-    meta = data.get("meta") or {}
-    progress = data.get("progress") or {}
+def _progress(raw: Any, file: str) -> dict[str, Any]:
+    """A bundle's ``progress``: an object whose ``workflowProgress`` is an object and whose
+    ``processesProgress`` is a list of objects (any of them may be null or absent)."""
+    progress = _object(raw, file, "progress")
     # Some captures hold the whole GET /progress response rather than its .progress.
     if "progress" in progress and "workflowProgress" not in progress:
-        progress = progress["progress"] or {}
+        progress = _object(progress["progress"], file, "progress.progress")
+    _object(progress.get("workflowProgress"), file, "progress.workflowProgress")
+    _objects(progress.get("processesProgress"), file, "progress.processesProgress")
+    return progress
+
+
+def _from_bundle_json(path: Path) -> RunBundle:
+    file = str(path)
+    data = _load_json(path.read_bytes(), file)
+    if not isinstance(data, dict) or not isinstance(data.get("workflow"), dict):
+        raise DataFormatError(f"{file}: not a run bundle (no 'workflow' object)")
+    meta = _object(data.get("meta"), file, "meta")
+    labels, labels_field = data.get("labels"), "labels"
+    if labels is None:
+        labels, labels_field = meta.get("labels"), "meta.labels"
     return RunBundle(
-        workflow=data["workflow"],
-        tasks=_unwrap_tasks(data.get("tasks") or [], str(path)),
-        metrics=list(data.get("metrics") or []),
-        progress=progress,
-        workspace=meta.get("workspace"),
-        labels=_labels(data.get("labels") or meta.get("labels")),
+        workflow=_workflow(data["workflow"], file, "workflow"),
+        tasks=_unwrap_tasks([] if data.get("tasks") is None else data["tasks"], file, "tasks"),
+        metrics=_objects(data.get("metrics"), file, "metrics"),
+        progress=_progress(data.get("progress"), file),
+        workspace=_string(meta.get("workspace"), file, "meta.workspace"),
+        labels=_labels(labels, file, labels_field),
         meta=meta,
-        source=str(path),
+        source=file,
     )
 
 
-def _from_dump_files(files: dict[str, bytes], source: str) -> RunBundle:
+#: The JSON files ``tw runs dump`` writes about the run; a folder holding any of them is a dump.
+_DUMP_FILES = frozenset({
+    "workflow.json", "workflow-tasks.json", "workflow-metrics.json", "workflow-load.json",
+    "workflow-metadata.json", "workflow-launch.json",
+})
+
+
+def _from_dump_files(files: dict[str, bytes], source: str, prefix: str) -> RunBundle:
+    """One dump from its files by name. ``source`` becomes :attr:`RunBundle.source`; a file
+    is named ``{prefix}{name}`` in messages."""
     missing = [name for name in _DUMP_REQUIRED if name not in files]
     if missing:
         raise DataFormatError(f"{source}: not a tw runs dump, missing {', '.join(missing)}")
-    workflow = _load_json(files["workflow.json"], f"{source}:workflow.json")
-    tasks = _load_json(files["workflow-tasks.json"], f"{source}:workflow-tasks.json")
-    metrics = _load_json(files["workflow-metrics.json"], f"{source}:workflow-metrics.json") if "workflow-metrics.json" in files else []
-    load = _load_json(files["workflow-load.json"], f"{source}:workflow-load.json") if "workflow-load.json" in files else None
-    meta = _load_json(files["workflow-metadata.json"], f"{source}:workflow-metadata.json") if "workflow-metadata.json" in files else {}
-    if not isinstance(workflow, dict) or "id" not in workflow:
-        raise DataFormatError(f"{source}: workflow.json has no run id")
-    org, ws = meta.get("organizationName"), meta.get("workspaceName")
+
+    def load(name: str) -> tuple[Any, str]:
+        file = f"{prefix}{name}"
+        return (_load_json(files[name], file) if name in files else None), file
+
+    workflow = _workflow(*load("workflow.json"))
+    tasks = _unwrap_tasks(*load("workflow-tasks.json"))
+    metrics = _objects(*load("workflow-metrics.json"))
+    progress = _object(*load("workflow-load.json"))
+    meta, mfile = load("workflow-metadata.json")
+    meta = _object(meta, mfile)
+    org = _string(meta.get("organizationName"), mfile, "organizationName")
+    ws = _string(meta.get("workspaceName"), mfile, "workspaceName")
     return RunBundle(
         workflow=workflow,
-        tasks=_unwrap_tasks(tasks, f"{source}:workflow-tasks.json"),
-        metrics=list(metrics or []),
-        progress={"workflowProgress": load, "processesProgress": []} if load else {},
+        tasks=tasks,
+        metrics=metrics,
+        progress={"workflowProgress": progress, "processesProgress": []} if progress else {},
         workspace=f"{org}/{ws}" if org and ws else None,
-        org_id=meta.get("organizationId"),
-        workspace_id=meta.get("workspaceId"),
-        labels=_labels(meta.get("labels")),
+        org_id=_integer(meta.get("organizationId"), mfile, "organizationId"),
+        workspace_id=_integer(meta.get("workspaceId"), mfile, "workspaceId"),
+        labels=_labels(meta.get("labels"), mfile, "labels"),
         meta=meta,
         source=source,
     )
 
 
-def _from_dump_archive(path: Path) -> RunBundle:
-    files: dict[str, bytes] = {}
+def _from_dump_archive(path: Path) -> list[RunBundle]:
+    """Every dump in an archive: one at its root or in a folder, or several, one per folder.
+
+    Files are grouped by the folder they are in, so the files of one run never mix with
+    another's.
+    """
+    folders: dict[str, dict[str, bytes]] = {}
     try:
         with tarfile.open(path) as tar:
             for member in tar.getmembers():
-                if member.isfile() and member.name.endswith(".json"):
-                    fh = tar.extractfile(member)
-                    if fh is not None:
-                        files[Path(member.name).name] = fh.read()
+                if not member.isfile():
+                    continue
+                parts = [p for p in PurePosixPath(member.name).parts if p not in ("/", ".", "")]
+                if not parts or parts[-1] not in _DUMP_FILES:
+                    continue
+                fh = tar.extractfile(member)
+                if fh is not None:
+                    folders.setdefault("/".join(parts[:-1]), {})[parts[-1]] = fh.read()
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DataFormatError(f"{path}: cannot read the archive: {exc}") from exc
-    return _from_dump_files(files, str(path))
+    if len(folders) <= 1:  # the usual case: one dump, at the root or in a folder
+        folder, files = next(iter(folders.items()), ("", {}))
+        return [_from_dump_files(files, str(path), f"{path}:{folder}/" if folder else f"{path}:")]
+    return [_from_dump_files(files, f"{path}:{folder or '.'}", f"{path}:{folder}/" if folder else f"{path}:")
+            for folder, files in sorted(folders.items())]
+
+
+def _is_unpacked_dump(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in _DUMP_FILES)
+
+
+def _from_dump_dir(directory: Path) -> RunBundle:
+    files = {f.name: f.read_bytes() for f in directory.glob("*.json") if f.is_file()}
+    return _from_dump_files(files, str(directory), f"{directory}{os.sep}")
+
+
+def read_run_bundles(path: str | Path) -> list[RunBundle]:
+    """Every run in one file or unpacked dump directory.
+
+    A run bundle ``*.json`` and an unpacked dump hold one run; a ``tw runs dump`` archive
+    holds one, or several when it packs several dump folders (``runA/workflow.json``,
+    ``runB/workflow.json``...): each folder is read as its own run, in folder name order.
+
+    Raises
+    ------
+    DataFormatError
+        The path does not exist, is not one of the formats, or holds malformed JSON (the
+        message names the file and what is wrong).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataFormatError(f"{p}: no such file or directory")
+    if p.is_dir():
+        return [_from_dump_dir(p)]
+    name = p.name.lower()
+    if name.endswith(_DUMP_SUFFIXES):
+        return _from_dump_archive(p)
+    if name.endswith(".json"):
+        return [_from_bundle_json(p)]
+    raise DataFormatError(
+        f"{p}: unknown format; expected a run bundle .json or a tw runs dump archive "
+        f"({', '.join(_DUMP_SUFFIXES)})"
+    )
 
 
 def read_run_bundle(path: str | Path) -> RunBundle:
@@ -205,27 +367,28 @@ def read_run_bundle(path: str | Path) -> RunBundle:
     Raises
     ------
     DataFormatError
-        The path does not exist, is not one of the formats, or holds invalid JSON.
+        The path does not exist, is not one of the formats, holds malformed JSON, or is an
+        archive of several dumps (read those with :func:`read_run_bundles`).
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataFormatError(f"{p}: no such file or directory")
-    if p.is_dir():
-        files = {f.name: f.read_bytes() for f in p.glob("*.json")}
-        return _from_dump_files(files, str(p))
+    bundles = read_run_bundles(path)
+    if len(bundles) != 1:
+        raise DataFormatError(
+            f"{path}: holds {len(bundles)} tw runs dumps ({', '.join(b.source for b in bundles)}), not one; "
+            "read them with read_run_bundles() or seqera_analytics.load_dump()"
+        )
+    return bundles[0]
+
+
+def _is_run_file(p: Path) -> bool:
     name = p.name.lower()
-    if name.endswith(_DUMP_SUFFIXES):
-        return _from_dump_archive(p)
-    if name.endswith(".json"):
-        return _from_bundle_json(p)
-    raise DataFormatError(
-        f"{p}: unknown format; expected a run bundle .json or a tw runs dump archive "
-        f"({', '.join(_DUMP_SUFFIXES)})"
-    )
+    return p.is_file() and (name.endswith(".json") or name.endswith(_DUMP_SUFFIXES))
 
 
 def iter_run_bundles(directory: str | Path) -> Iterator[RunBundle]:
-    """Read every run bundle and dump archive in ``directory`` (not recursive), sorted by name.
+    """Read every run bundle and dump archive in ``directory``, sorted by name.
+
+    Not recursive, except that a sub-directory holding an unpacked dump (its
+    ``workflow.json``...) is read as one run. An archive of several dumps yields each.
 
     Raises
     ------
@@ -236,5 +399,5 @@ def iter_run_bundles(directory: str | Path) -> Iterator[RunBundle]:
     if not d.is_dir():
         raise DataFormatError(f"{d}: not a directory of runs")
     for p in sorted(d.iterdir()):
-        if p.is_file() and (p.name.lower().endswith(".json") or p.name.lower().endswith(_DUMP_SUFFIXES)):
-            yield read_run_bundle(p)
+        if _is_run_file(p) or (p.is_dir() and _is_unpacked_dump(p)):
+            yield from read_run_bundles(p)

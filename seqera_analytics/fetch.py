@@ -16,6 +16,7 @@ The ``a*`` coroutines underneath return Arrow tables; the cache's sync uses them
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,10 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from . import frames as F
+from ._exceptions import DataFormatError
 from ._time import parse_instant
 from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
-from .bundles import RunBundle, iter_run_bundles, read_run_bundle
+from .bundles import RunBundle, _is_unpacked_dump, iter_run_bundles, read_run_bundles
 
 __all__ = [
     "RunData",
@@ -141,8 +143,10 @@ async def alist_runs(client: AsyncSeqeraClient, workspace: str | int | None = No
                      search: str | None = None, stop: Callable[[dict[str, Any]], bool] | None = None
                      ) -> tuple[int | None, list[dict[str, Any]]]:
     """(workspace id, ``/workflow`` list elements) of the runs submitted in ``[since, until)``."""
-    ws_id = await client.resolve_workspace(workspace)
     lo, hi = parse_instant(since, "since"), parse_instant(until, "until")
+    if lo is not None and hi is not None and hi <= lo:
+        raise ValueError(f"until ({hi}) must be after since ({lo})")
+    ws_id = await client.resolve_workspace(workspace)
     elements: dict[str, dict[str, Any]] = {}
     for st in _statuses(status):
         for el in await client.list_runs(ws_id, search=runs_search(lo, hi, search, st), stop=stop):
@@ -164,7 +168,7 @@ async def alist_runs(client: AsyncSeqeraClient, workspace: str | int | None = No
 def _listed_progress(els: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Progress the listing already carried (servers that include it in list elements)."""
     return {str(e["workflow"]["id"]): e["progress"] for e in els
-            if (e.get("progress") or {}).get("workflowProgress")}
+            if isinstance(e.get("progress"), dict) and isinstance(e["progress"].get("workflowProgress"), dict)}
 
 
 async def afetch_runs(client: AsyncSeqeraClient, workspace: str | int | None = None, *,
@@ -475,34 +479,49 @@ def bundle_tables(bundle: RunBundle) -> dict[str, pa.Table]:
     }
 
 
+def _dump_bundles(p: Path) -> list[RunBundle]:
+    """The runs in one path given to :func:`load_dump` (a directory of runs must hold some)."""
+    if p.is_dir() and not _is_unpacked_dump(p):
+        found = list(iter_run_bundles(p))
+        if not found:
+            raise DataFormatError(f"no run bundles (*.json) or tw runs dump archives in {p}")
+        return found
+    return read_run_bundles(p)
+
+
 def load_dump(path: str | Path | Iterable[str | Path]) -> RunData:
     """Read runs offline from ``tw runs dump`` archives and run bundle JSON files.
 
     Parameters
     ----------
     path : path or iterable of paths
-        A ``.tar.gz``/``.tar.xz`` dump, a bundle ``.json`` (nf-aggregate format), an
-        unpacked dump directory, or a directory of dumps/bundles (every one in it is read).
+        A ``.tar.gz``/``.tar.xz`` dump (an archive of several dump folders gives one run per
+        folder), a bundle ``.json`` (nf-aggregate format), an unpacked dump directory, or a
+        directory of dumps/bundles (every one in it is read, in name order).
 
     Returns
     -------
     RunData
         ``runs``, ``tasks``, ``process_metrics``, ``process_progress`` DataFrames typed as
         the ``fetch_*`` results. Dumps carry no per-process progress (tw does not save it),
-        so their ``process_progress`` rows are absent.
+        so their ``process_progress`` rows are absent. A run found more than once (a bundle
+        next to its dump) is read once, from the first source in path order, with a warning
+        naming both.
 
     Raises
     ------
     DataFormatError
-        A path is missing, of an unknown format, or holds invalid JSON.
+        A path is missing, of an unknown format, holds invalid or malformed JSON (the
+        message names the file and what is wrong), or is a directory with no runs in it.
     """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    bundles: list[RunBundle] = []
+    bundles: dict[str, RunBundle] = {}
     for p in map(Path, paths):
-        if p.is_dir() and not (p / "workflow.json").exists():
-            bundles.extend(iter_run_bundles(p))
-        else:
-            bundles.append(read_run_bundle(p))
-    parts = [bundle_tables(b) for b in bundles]
+        for b in _dump_bundles(p):
+            first = bundles.setdefault(b.run_id, b)
+            if first is not b:
+                warnings.warn(f"run {b.run_id} is in both {first.source} and {b.source}; "
+                              f"reading it once, from {first.source}", UserWarning, stacklevel=2)
+    parts = [bundle_tables(b) for b in bundles.values()]
     return RunData(**{name: F.to_pandas(F.concat_tables(F.TABLES[name], [p[name] for p in parts]))
                       for name in ("runs", "tasks", "process_metrics", "process_progress")})

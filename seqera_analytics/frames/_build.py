@@ -4,6 +4,12 @@ Columns are built whole: one pass per column over the records, then one ``pyarro
 call with the target type (C speed). Only when that strict conversion fails (``exit`` sent
 as ``"0"``, a ``"-"`` where a number belongs) does the column fall back to a per-value
 lenient conversion, so the real API's quirks cost nothing on the fast path.
+
+The builders never raise on what a server (or a file) sends: any JSON value in any field
+gives a table typed by the schema. A value of the wrong type becomes null, or is converted
+when that is unambiguous (``"123"`` -> 123, 5 -> ``"5"``); a structure where a scalar belongs,
+an integer beyond int64 and a time outside years 1-9999 become null; elements of a record
+list that are not objects (``null``, numbers, strings) are skipped.
 """
 
 from __future__ import annotations
@@ -45,45 +51,61 @@ _NA_STRINGS = frozenset({"", "-", "null", "none", "nan", "n/a", "na"})
 
 
 # ---------------------------------------------------------------------------- values
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+# Epoch milliseconds of 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: the instants an
+# ISO-8601 string can name (and a Python datetime can hold). A number outside is not a time.
+_EPOCH_MS_MIN, _EPOCH_MS_MAX = -62_135_596_800_000, 253_402_300_799_999
+
+
 def _lenient_number(v: Any, *, integer: bool) -> int | float | None:
-    if v is None or isinstance(v, bool):
-        return None if v is None else int(v)
+    """A JSON value as a number, or ``None`` when it is not one (or does not fit int64/double)."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return int(v)
     if isinstance(v, int):
-        return v
+        if integer:
+            return v if _I64_MIN <= v <= _I64_MAX else None
+        try:
+            return float(v)
+        except OverflowError:
+            return None
     if isinstance(v, float):
         if math.isnan(v) or math.isinf(v):
             return None
-        return round(v) if integer else v
+        return _lenient_number(round(v), integer=True) if integer else v
     if isinstance(v, str):
         s = v.strip()
         if s.lower() in _NA_STRINGS:
             return None
         try:
-            return int(s) if integer else float(s)
+            return _lenient_number(int(s), integer=integer)
         except ValueError:
             try:
-                f = float(s)
+                return _lenient_number(float(s), integer=integer)
             except ValueError:
                 return None
-            if math.isnan(f) or math.isinf(f):
-                return None
-            return round(f) if integer else f
-    return None
+    return None  # a structure where a number belongs
 
 
 def _lenient_str(v: Any) -> str | None:
     if v is None or isinstance(v, str):
         return v
-    if isinstance(v, (list, dict)):
+    if isinstance(v, (list, tuple, set, Mapping, msgspec.Struct)):
         return None  # a structure where a scalar belongs: unknown shape, not guessable
-    return str(v)
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    try:
+        return str(v)
+    except ValueError:  # an int beyond Python's int-to-str digit limit
+        return None
 
 
 def _lenient_bool(v: Any) -> bool | None:
     if v is None or isinstance(v, bool):
         return v
     if isinstance(v, (int, float)):
-        return bool(v)
+        return bool(v) if math.isfinite(v) else None
     if isinstance(v, str):
         s = v.strip().lower()
         if s in ("true", "yes", "1"):
@@ -93,37 +115,59 @@ def _lenient_bool(v: Any) -> bool | None:
     return None
 
 
+def _lenient_str_list(v: Any) -> list[str] | None:
+    """A list of names; ``None`` for anything but a list; entries that are not scalars dropped."""
+    if not isinstance(v, (list, tuple)):
+        return None
+    return [s for s in map(_lenient_str, v) if s is not None]
+
+
+def _epoch_ms(v: Any) -> int | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return int(v) if _EPOCH_MS_MIN <= v <= _EPOCH_MS_MAX else None
+
+
 def _timestamps(values: list[Any]) -> pa.Array:
     ts = pa.timestamp("ms", tz="UTC")
     try:  # the API's ISO-8601 '...Z' strings cast in C
         return pa.array(values, pa.string()).cast(ts)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         pass
-    import pandas as pd
+    # Other offsets, other ISO forms, epoch milliseconds, junk and out-of-range values (-> NA).
+    out = pa.array([_epoch_ms(v) for v in values], pa.int64()).cast(ts)
+    strings = [v if isinstance(v, str) else None for v in values]
+    if any(s is not None for s in strings):
+        import pandas as pd
 
-    # Other offsets, other ISO forms, epoch milliseconds, junk (-> NA).
-    def one(v: Any) -> Any:
-        if isinstance(v, bool) or v is None:
-            return None
-        if isinstance(v, (int, float)):
-            return pd.Timestamp(int(v), unit="ms", tz="UTC") if math.isfinite(v) else None
-        return v if isinstance(v, str) else None
-
-    parsed = pd.to_datetime(pd.Series([one(v) for v in values], dtype=object), utc=True,
-                            errors="coerce", format="ISO8601")
-    return pa.array(parsed.astype("datetime64[ms, UTC]"), type=ts, from_pandas=True)
+        parsed = pd.to_datetime(pd.Series(strings, dtype=object), utc=True, errors="coerce", format="ISO8601")
+        parsed = pa.array(parsed.astype("datetime64[ms, UTC]"), type=ts, from_pandas=True)
+        out = pc.coalesce(out, parsed)  # a value is a number or a string, never both
+    return out
 
 
 def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
-    """Convert one column of raw values to ``type_``: strict and fast, lenient on failure."""
+    """Convert one column of raw values to ``type_``: strict and fast, lenient on failure.
+
+    Never raises for any JSON value: what does not fit the type (a structure where a scalar
+    belongs, an int beyond int64, a time beyond year 9999, a word where a number belongs)
+    becomes null; numbers in strings (``"123"``) and numbers for strings are converted.
+    """
     if pa.types.is_timestamp(type_):
         return _timestamps(values)
-    try:
-        if pa.types.is_duration(type_):
-            return pa.array(values, pa.int64()).cast(type_)
-        return pa.array(values, type_)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
-        pass
+    strict = True
+    if pa.types.is_list(type_):
+        # Arrow would split a string into a list of its characters.
+        strict = not any(isinstance(v, str) for v in values)
+    if strict:
+        try:
+            if pa.types.is_duration(type_):
+                return pa.array(values, pa.int64()).cast(type_)
+            return pa.array(values, type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            pass
     if pa.types.is_integer(type_) or pa.types.is_duration(type_):
         arr = pa.array([_lenient_number(v, integer=True) for v in values], pa.int64())
         return arr.cast(type_) if pa.types.is_duration(type_) else arr
@@ -134,21 +178,35 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     if pa.types.is_boolean(type_):
         return pa.array([_lenient_bool(v) for v in values], type_)
     if pa.types.is_list(type_):
-        return pa.array([[_lenient_str(x) for x in v if x is not None] if isinstance(v, list) else None
-                         for v in values], type_)
+        return pa.array([_lenient_str_list(v) for v in values], type_)
     raise TypeError(f"no conversion to {type_}")  # pragma: no cover - schema uses the above only
 
 
+def _get(r: Any, key: str) -> Any:
+    """``r[key]`` of a dict record or a msgspec record struct; ``None`` for anything else."""
+    if isinstance(r, Mapping):
+        return r.get(key)
+    if isinstance(r, msgspec.Struct):
+        return getattr(r, key, None)
+    return None
+
+
 def _getter(path: str) -> Callable[[Any], Any]:
-    """A fast accessor for a dotted path in dict records or msgspec record structs."""
+    """A fast accessor for a dotted path in dict records or msgspec record structs.
+
+    A step into anything but an object (a string, a list, a number) gives ``None``.
+    """
     parts = path.split(".")
 
     def get(r: Any) -> Any:
         cur = r
         for p in parts:
-            if cur is None:
+            if isinstance(cur, Mapping):
+                cur = cur.get(p)
+            elif isinstance(cur, msgspec.Struct):
+                cur = getattr(cur, p, None)
+            else:
                 return None
-            cur = cur.get(p) if isinstance(cur, Mapping) else getattr(cur, p, None)
         return cur
 
     return get
@@ -159,10 +217,43 @@ def _values(records: Sequence[Any], source: str) -> list[Any]:
         return []
     if "." in source:
         return list(map(_getter(source), records))
-    if isinstance(records[0], Mapping):
-        return [r.get(source) for r in records]
-    # msgspec structs from frames.records: every field exists; attrgetter runs in C.
-    return list(map(attrgetter(source), records))
+    try:
+        if isinstance(records[0], Mapping):
+            return [r.get(source) for r in records]
+        # msgspec structs from frames.records: every field exists; attrgetter runs in C.
+        return list(map(attrgetter(source), records))
+    except AttributeError:  # dicts and structs mixed, or structs of another type
+        return list(map(_getter(source), records))
+
+
+def _is_record(r: Any) -> bool:
+    return isinstance(r, (Mapping, msgspec.Struct))
+
+
+def _record_list(records: Any) -> list[Any]:
+    """``records`` as a list; anything that is not a list of records (a dict, a string, a
+    number, ``None``) has no records."""
+    if records is None or isinstance(records, (str, bytes, Mapping, msgspec.Struct)):
+        return []
+    if isinstance(records, list):
+        return records
+    try:
+        return list(records)
+    except TypeError:
+        return []
+
+
+def _rows(records: list[Any]) -> tuple[list[Any], list[int] | None]:
+    """The records that are objects, and their indexes when some were not (else ``None``).
+
+    Elements that are not objects (``null``, numbers, strings, lists in a list of records)
+    carry no fields: they are skipped rather than turned into rows of nulls.
+    """
+    types = set(map(type, records))
+    if all(issubclass(t, (Mapping, msgspec.Struct)) for t in types):
+        return records, None
+    kept = [i for i, r in enumerate(records) if _is_record(r)]
+    return [records[i] for i in kept], kept
 
 
 def _column(records: Sequence[Any], col: Column) -> pa.Array:
@@ -172,11 +263,16 @@ def _column(records: Sequence[Any], col: Column) -> pa.Array:
 def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
     if value is None:
         return pa.nulls(n, type_)
-    return pa.array([value], type_).take(pa.array([0] * n, pa.int32())) if n else pa.array([], type_)
+    one = _array([value], type_)  # leniently: "123" -> 123, junk -> null
+    return one.take(pa.array([0] * n, pa.int32())) if n else pa.array([], type_)
+
+
+def _is_per_row(value: Any) -> bool:
+    return not isinstance(value, (str, bytes, Mapping)) and hasattr(value, "__len__")
 
 
 def _per_row_or_constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
-    if isinstance(value, (list, tuple, pa.Array)) or (hasattr(value, "__len__") and not isinstance(value, str)):
+    if _is_per_row(value):
         if len(value) != n:
             raise ValueError(f"got {len(value)} values for {n} rows")
         return value if isinstance(value, pa.Array) else _array(list(value), type_)
@@ -197,12 +293,17 @@ def _struct_columns(spec: TableSpec, records: Sequence[Any]) -> dict[str, pa.Arr
 
     Tuples of the structs' fields convert to one Arrow struct array in a single
     ``pyarrow.array`` call, which beats one pass per column. Returns ``None`` when a value
-    does not fit its type (a quirk): the caller then converts column by column, leniently.
+    does not fit its type (a quirk) or a record is not such a struct: the caller then
+    converts column by column, leniently.
     """
+    if not records or not isinstance(records[0], msgspec.Struct):
+        return None
     fields = getattr(type(records[0]), "__struct_fields__", None)
     if not fields:
         return None
     by_source = {c.source: c for c in spec.columns if c.source}
+    if any(f in by_source and pa.types.is_list(by_source[f].type) for f in fields):
+        return None  # a string would convert to a list of its characters
     struct = pa.struct([pa.field(f, _wire_type(by_source[f].type) if f in by_source else pa.int64())
                         for f in fields])
     try:
@@ -217,8 +318,23 @@ def _struct_columns(spec: TableSpec, records: Sequence[Any]) -> dict[str, pa.Arr
         return None
 
 
-def _table(spec: TableSpec, records: Sequence[Any], overrides: dict[str, pa.Array]) -> pa.Table:
-    fast = _struct_columns(spec, records) if records and not isinstance(records[0], Mapping) else None
+def _prepare(spec: TableSpec, records: Any) -> tuple[list[Any], list[int] | None, dict[str, pa.Array] | None]:
+    """Records ready for :func:`_table`: ``(records, kept, fast)``.
+
+    ``fast`` holds the columns of the one-call struct conversion when it succeeded (then all
+    records are structs and none is dropped). Otherwise records that are not objects are
+    dropped and ``kept`` lists the indexes of those kept (``None`` when all were).
+    """
+    records = _record_list(records)
+    fast = _struct_columns(spec, records)
+    if fast is not None:
+        return records, None, fast
+    records, kept = _rows(records)
+    return records, kept, None
+
+
+def _table(spec: TableSpec, records: Sequence[Any], overrides: dict[str, pa.Array],
+           fast: dict[str, pa.Array] | None = None) -> pa.Table:
     arrays = []
     for col in spec.columns:
         if col.name in overrides:
@@ -251,30 +367,37 @@ def concat_tables(spec: TableSpec, tables: Iterable[pa.Table]) -> pa.Table:
 
 # ---------------------------------------------------------------------------- tables
 def _workspace_ref(org: Any, ws: Any) -> str | None:
+    org, ws = _lenient_str(org), _lenient_str(ws)
     return f"{org}/{ws}" if org and ws else None
 
 
 def workspaces_table(rows: Sequence[Record]) -> pa.Table:
     """Rows of ``GET /user/{userId}/workspaces`` ``.orgsAndWorkspaces`` -> :data:`WORKSPACES`.
 
-    Org-only rows (``workspaceId`` null) are dropped.
+    Org-only rows (``workspaceId`` null, or not a number) and elements that are not objects
+    are dropped.
     """
-    rows = [r for r in rows if r.get("workspaceId") is not None]
-    ref = pa.array([_workspace_ref(r.get("orgName"), r.get("workspaceName")) for r in rows], pa.string())
-    return _table(WORKSPACES, rows, {"workspace": ref})
+    rows, _, _ = _prepare(WORKSPACES, rows)
+    ids = _array([_get(r, "workspaceId") for r in rows], pa.int64())
+    if ids.null_count:
+        valid = ids.is_valid()
+        rows = [r for r, ok in zip(rows, valid.to_pylist()) if ok]
+        ids = ids.filter(valid)
+    ref = pa.array([_workspace_ref(_get(r, "orgName"), _get(r, "workspaceName")) for r in rows], pa.string())
+    return _table(WORKSPACES, rows, {"workspace": ref, "workspace_id": ids})
 
 
 def _label_names(labels: Any) -> list[str] | None:
-    if labels is None:
-        return None
+    if not isinstance(labels, (list, tuple)):
+        return None  # null, or not a list: unknown
     out = []
     for lab in labels:
         if isinstance(lab, Mapping):
-            name = lab.get("name")
+            name = _lenient_str(lab.get("name"))
             if not name:
                 continue
-            value = lab.get("value")
-            out.append(f"{name}={value}" if value not in (None, "") else str(name))
+            value = _lenient_str(lab.get("value"))
+            out.append(f"{name}={value}" if value else name)
         elif isinstance(lab, str) and lab:
             out.append(lab)
     return out
@@ -287,18 +410,22 @@ def runs_table(elements: Sequence[Record], *, workspace_id: int | None = None,
     Each element is ``{"workflow": {...}, "progress": {...} | None, "labels": [...] | None,
     "orgId", "orgName", "workspaceId", "workspaceName"}``, the shape both endpoints send.
     ``progress`` may be absent (then the load columns are null). ``workspace_id`` and
-    ``workspace`` fill rows whose element does not say.
+    ``workspace`` fill rows whose element does not say (or says something that is not an
+    id). Elements that are not objects are skipped; a ``workflow`` that is not an object
+    gives a row of nulls for its columns.
     """
+    elements, _, fast = _prepare(RUNS, elements)
     n = len(elements)
-    ws_ref = [_workspace_ref(e.get("orgName"), e.get("workspaceName")) or workspace for e in elements]
-    ws_ids = [e.get("workspaceId") if e.get("workspaceId") is not None else workspace_id for e in elements]
-    labels = [_label_names(e.get("labels")) for e in elements]
-    del n
+    ws_ref = [_workspace_ref(_get(e, "orgName"), _get(e, "workspaceName")) or workspace for e in elements]
+    ws_ids = _array([_get(e, "workspaceId") for e in elements], pa.int64())
+    if workspace_id is not None and ws_ids.null_count:
+        ws_ids = pc.coalesce(ws_ids, _constant(workspace_id, n, pa.int64()))
+    labels = [_label_names(_get(e, "labels")) for e in elements]
     return _table(RUNS, elements, {
         "workspace": _array(ws_ref, pa.string()),
-        "workspace_id": _array(ws_ids, pa.int64()),
+        "workspace_id": ws_ids,
         "labels": _array(labels, RUNS["labels"].type),
-    })
+    }, fast)
 
 
 def tasks_table(tasks: Sequence[Record], *, run_id: str | Sequence[str],
@@ -307,13 +434,17 @@ def tasks_table(tasks: Sequence[Record], *, run_id: str | Sequence[str],
 
     ``run_id`` and ``workspace_id`` are one value for all tasks or one per task.
     ``exit_status`` is ``exitStatus``, else ``exit`` read leniently (older servers send
-    ``exit`` as a string).
+    ``exit`` as a string). Elements that are not objects are skipped.
     """
+    tasks = _record_list(tasks)
     n = len(tasks)
-    table = _table(TASKS, tasks, {
-        "run_id": _per_row_or_constant(run_id, n, pa.string()),
-        "workspace_id": _per_row_or_constant(workspace_id, n, pa.int64()),
-    })
+    run_ids = _per_row_or_constant(run_id, n, pa.string())
+    ws_ids = _per_row_or_constant(workspace_id, n, pa.int64())
+    tasks, kept, fast = _prepare(TASKS, tasks)
+    if kept is not None:
+        take = pa.array(kept, pa.int64())
+        run_ids, ws_ids = run_ids.take(take), ws_ids.take(take)
+    table = _table(TASKS, tasks, {"run_id": run_ids, "workspace_id": ws_ids}, fast)
     exit_status = table.column("exit_status")
     if exit_status.null_count:
         exit_status = pc.coalesce(exit_status, _array(_values(tasks, "exit"), pa.int64()))
@@ -327,16 +458,18 @@ def process_metrics_table(metrics: Sequence[Record], *, run_id: str,
     """``GET /workflow/{id}/metrics`` ``.metrics`` -> :data:`PROCESS_METRICS` (long form).
 
     One row per process x metric x statistic present; a metric the API sent as null
-    (``time``/``timeUsage`` often are) gives no rows.
+    (``time``/``timeUsage`` often are) gives no rows, and so does an element that is not an
+    object.
     """
     process, metric, stat, value, unit = [], [], [], [], []
-    for m in metrics:
+    for m in _rows(_record_list(metrics))[0]:
         for api_name, (name, u) in METRIC_UNITS.items():
-            data = m.get(api_name)
+            data = _get(m, api_name)
             if not isinstance(data, Mapping):
                 continue
+            proc = _get(m, "process")
             for s in METRIC_STATS:
-                process.append(m.get("process"))
+                process.append(proc)
                 metric.append(name)
                 stat.append(s)
                 value.append(data.get(s))
@@ -355,10 +488,14 @@ def process_metrics_table(metrics: Sequence[Record], *, run_id: str,
 
 def process_progress_table(progress: Record | None, *, run_id: str,
                            workspace_id: int | None = None) -> pa.Table:
-    """``GET /workflow/{id}/progress`` ``.progress`` -> :data:`PROCESS_PROGRESS`."""
-    rows = list((progress or {}).get("processesProgress") or [])
+    """``GET /workflow/{id}/progress`` ``.progress`` -> :data:`PROCESS_PROGRESS`.
+
+    A ``progress`` or ``processesProgress`` that is not what the API sends gives no rows;
+    elements of ``processesProgress`` that are not objects are skipped.
+    """
+    rows, _, fast = _prepare(PROCESS_PROGRESS, _get(progress, "processesProgress"))
     n = len(rows)
     return _table(PROCESS_PROGRESS, rows, {
         "run_id": _constant(run_id, n, pa.string()),
         "workspace_id": _constant(workspace_id, n, pa.int64()),
-    })
+    }, fast)
