@@ -29,7 +29,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .._exceptions import ReportError
-from ..reports import RUN_KEYS, TASK_KEYS
+from ..reports import RUN_KEYS, TASK_KEYS, column_unit
 
 __all__ = [
     "FAILED_COLOR",
@@ -310,21 +310,8 @@ _UNIT_LABELS = {
 
 
 def unit_of(column: str) -> str:
-    """The unit of a report column, from the naming rules the reports follow."""
-    c = column.lower()
-    if c.startswith(("tasks", "runs", "failed_attempts")) or "without" in c:
-        return "count"
-    if c.endswith("cost"):
-        return "USD"
-    if c.endswith("_hours") or "_hours_" in c:
-        return "h"
-    if c.endswith("_minutes") or "_minutes_" in c:
-        return "min"
-    if c.endswith("_gib") or "_gib_" in c:
-        return "GiB"
-    if c in {"failure_rate", "cpu_efficiency", "wasted_share"} or c.endswith("_usage"):
-        return "fraction"
-    return "count"
+    """The unit of a report column, as the report specs document it (``count`` if none)."""
+    return column_unit(column) or "count"
 
 
 def axis_label(column: str, text: str | None = None) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ._common import PERIODS, REPORT_SCHEMA_VERSION, RUN_KEYS, TASK_KEYS
 from ._cost import cost_report, reconcile_costs, session_cost_report
 from ._efficiency import efficiency_report, nextflow_config, right_size
-from ._export import export, read_report, to_csv, to_long, to_parquet
+from ._export import column_unit, export, read_report, to_csv, to_long, to_parquet
 from ._failures import (
     exit_status_meaning,
     failure_report,
@@ -26,6 +26,7 @@ __all__ = [
     "REPORT_SCHEMA_VERSION",
     "RUN_KEYS",
     "TASK_KEYS",
+    "column_unit",
     "cost_report",
     "efficiency_report",
     "exit_status_meaning",

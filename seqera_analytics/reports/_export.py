@@ -52,7 +52,7 @@ from .._exceptions import ReportError
 from ..frames.schema import SCHEMA_VERSION
 from ._common import GROUP_COLUMNS, REPORT_SCHEMA_VERSION, REPORTS, ColumnDoc
 
-__all__ = ["export", "read_report", "to_csv", "to_long", "to_parquet"]
+__all__ = ["column_unit", "export", "read_report", "to_csv", "to_long", "to_parquet"]
 
 _META_KEY = "seqera_analytics.report_meta"
 _LAYOUTS = ("long", "wide")
@@ -75,6 +75,29 @@ def _doc(df: pd.DataFrame, name: str) -> ColumnDoc:
     dtype = df[name].dtype
     numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
     return ColumnDoc(name, str(dtype), "", "", "metric" if numeric else "id")
+
+
+def column_unit(column: str, report: pd.DataFrame | None = None) -> str:
+    """The unit a report documents for ``column`` (``USD``, ``h``, ``min``, ``GiB``,
+    ``count``, ``fraction``, ``bytes``, ``cores``, ``UTC``; ``""`` when it has none).
+
+    Parameters
+    ----------
+    column : str
+        A report column name, e.g. ``"net_cost"``.
+    report : pandas.DataFrame, optional
+        The report it comes from (its ``attrs`` say which report); without it, the first
+        report that documents a column of that name answers.
+
+    Plots and widgets label axes and headers with this, so units are declared once, in the
+    report specs.
+    """
+    if report is not None and column in report.columns:
+        return _doc(report, column).unit
+    doc = GROUP_COLUMNS.get(column)
+    if doc is None:
+        doc = next((d for spec in REPORTS.values() if (d := spec.column(column)) is not None), None)
+    return doc.unit if doc is not None else ""
 
 
 def _docs(df: pd.DataFrame) -> list[ColumnDoc]:

@@ -80,7 +80,6 @@ _EFFICIENCY_SHOWN = (
     "memory_used_max_gib", "time_requested_hours", "suggested_cpus", "suggested_memory",
     "suggested_time", "note",
 )
-_FRACTIONS = {"failure_rate", "cpu_efficiency", "wasted_share"}
 
 _CSS = """
 <style>
@@ -97,20 +96,9 @@ _CSS = """
 
 
 def _unit(column: str) -> str:
-    c = column.lower()
-    if c.startswith(("tasks", "runs", "failed_attempts")) or "without" in c:
-        return ""
-    if c.endswith("cost"):
-        return "USD"
-    if c.endswith("_hours") or "_hours_" in c:
-        return "h"
-    if c.endswith("_minutes") or "_minutes_" in c:
-        return "min"
-    if c.endswith("_gib") or "_gib_" in c:
-        return "GiB"
-    if c in _FRACTIONS or "_usage_" in c:
-        return "%"
-    return ""
+    """Header unit of a report column (fractions are shown as %)."""
+    unit = reports.column_unit(column)
+    return {"fraction": "%", "count": "", "UTC": ""}.get(unit, unit)
 
 
 def _fmt(value: Any, column: str) -> tuple[str, bool]:
