@@ -461,13 +461,19 @@ def test_clients_on_one_token_share_one_budget_at_the_lowest_rate():
 
 def test_the_pacer_slows_down_on_429_and_recovers():
     pacer = Pacer(20.0)
+    clock = [0.0]
+    pacer._monotonic = lambda: clock[0]
     pacer.penalize()
+    pacer.penalize()  # the same exhausted cycle: counted once
+    assert pacer.rate == pytest.approx(20 * 0.8)
+    clock[0] += 1.5
     pacer.penalize()
-    assert pacer.rate == pytest.approx(20 * 0.75 * 0.75)
-    for _ in range(1000):
-        pacer.reward()
-    assert pacer.rate == 20.0
+    assert pacer.rate == pytest.approx(20 * 0.8 * 0.8)
     for _ in range(100):
+        pacer.reward()
+    assert pacer.rate == 20.0  # back to full speed within ~100 successes
+    for _ in range(100):
+        clock[0] += 1.5
         pacer.penalize()
     assert pacer.rate >= 1.0  # a floor: never stalls completely
 
