@@ -172,6 +172,7 @@ class _Syncer:
 
             written = await asyncio.to_thread(work)
             self.tasks_written += written
+            log.info("committed %d runs, %d tasks", len(batch), written)
             return written
 
     # -------------------------------------------------------------- fetching
@@ -261,7 +262,9 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             writer.set_workspace_state(new_state)
         summary.runs_added = sum(1 for el in todo if _run_id(el) not in known)
         summary.runs_updated = len(todo) - summary.runs_added
-        bar = tqdm(total=len(todo), desc=f"sync {ws_name or key}", unit="run", disable=not show_progress)
+        log.info("%s: %d runs listed, %d to fetch (%d new), %d cached", ws_name or key, len(listed), len(todo),
+                 summary.runs_added, len(known))
+        bar = tqdm(total=len(todo), desc=f"sync {ws_name or key}", unit="run", disable=not show_progress or not todo)
         sem = asyncio.Semaphore(max(4, client.config.max_concurrency))
 
         async def one(el: dict[str, Any]) -> None:

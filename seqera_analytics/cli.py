@@ -58,7 +58,9 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                     "Uses TOWER_ACCESS_TOKEN and TOWER_API_ENDPOINT like tw.")
     p.add_argument("--workspace", "-w", metavar="ORG/WS",
                    help="workspace as org/workspace or numeric id (default: $TOWER_WORKSPACE_ID)")
-    p.add_argument("--since", metavar="DATE", help="only runs submitted on or after this UTC date (2025-01-01)")
+    p.add_argument("--since", metavar="DATE",
+                   help="only runs submitted on or after this UTC date, e.g. 2025-01-01 (default: all history; "
+                        "a later sync without --since fetches the rest)")
     p.add_argument("--metrics", action="store_true", help="also fetch /metrics per run (one more request each)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--commit-every", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS)
@@ -120,6 +122,10 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--pipeline", metavar="NAME", help="only runs of this pipeline (project name)")
     p.add_argument("--user", metavar="NAME", help="only runs launched by this user")
     p.add_argument("--output", "-o", metavar="FILE", help="write the report to FILE.csv or FILE.parquet")
+    p.add_argument("--layout", choices=["long", "wide"], default="long",
+                   help="--output layout: long (tidy: id columns, metric, value, unit; default) or wide "
+                        "(one row per period and group, as printed; easiest in a spreadsheet)")
+    p.add_argument("--all-columns", action="store_true", help="print every column (efficiency has ~40)")
     p.add_argument("--config", metavar="FILE", help="efficiency: write the right-sizing Nextflow config here")
     p.add_argument("--sync", action="store_true", help="sync the workspace from the API first")
     _add_cache_arg(p)
@@ -142,19 +148,59 @@ def _window(args: argparse.Namespace) -> tuple[object, object]:
     return args.since, args.until
 
 
-def _print_report(df: object, kind: str) -> None:
+#: Columns printed for a report in the terminal (all of them go to --output); efficiency has
+#: ~40, too many to read in a terminal.
+_SHOWN = {
+    "efficiency": ("process", "pipeline", "user", "workspace", "machine_type", "tasks", "runs", "cost",
+                   "wasted_cost", "wasted_share", "cpu_usage_median", "memory_usage_median",
+                   "time_usage_median", "cpus_requested", "suggested_cpus", "memory_requested_gib",
+                   "suggested_memory", "suggested_time", "note"),
+}
+
+
+def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
     import pandas as pd
+
+    from .reports import column_unit
 
     assert isinstance(df, pd.DataFrame)
     shown = df.drop(columns=["period"]) if "period_label" in df.columns else df.copy()
+    if kind in _SHOWN and not all_columns:
+        shown = shown[[c for c in shown.columns if c in _SHOWN[kind]]]
     for col in shown.columns:
         s = shown[col]
         if pd.api.types.is_float_dtype(s):
-            digits = 2 if ("cost" in col or "hours" in col) else 3
-            shown[col] = s.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
+            unit = column_unit(col, df)
+            if unit == "fraction":
+                shown[col] = s.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
+            else:
+                digits = 2 if unit in ("USD", "h", "min", "GiB") else 3
+                shown[col] = s.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
     with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_rows", 500,
                            "display.max_colwidth", 60):
         print(shown.to_string(index=False))
+    if kind in _SHOWN and not all_columns:
+        print(f"({len(df.columns)} columns in all: --all-columns shows them, --output writes them)")
+
+
+def _nothing_matches(cache: object, args: argparse.Namespace) -> str:
+    """Why a report is empty, with what the cache does hold (names are exact matches)."""
+    from .store import load_runs
+
+    held = load_runs(workspace=args.workspace, cache=cache)  # type: ignore[arg-type]
+    parts = []
+    if args.pipeline and args.pipeline not in set(held.project_name.dropna()):
+        parts.append(f"no pipeline named {args.pipeline!r} (cached: "
+                     f"{', '.join(sorted(set(held.project_name.dropna()))[:10])})")
+    if args.user and args.user not in set(held.user_name.dropna()):
+        parts.append(f"no user named {args.user!r} (cached: {', '.join(sorted(set(held.user_name.dropna()))[:10])})")
+    if not parts:
+        first, last = held.submit.min(), held.submit.max()
+        window = args.month or " ".join(x for x in (f"since {args.since}" if args.since else "",
+                                                    f"until {args.until}" if args.until else "") if x)
+        parts.append(f"no runs {window or 'match'} (cached runs were submitted from {first:%Y-%m-%d} "
+                     f"to {last:%Y-%m-%d})")
+    return "The report is empty: " + "; ".join(parts) + "."
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -162,6 +208,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .store import Cache, load_runs, load_tasks
 
     since, until = _window(args)
+    if args.config and args.kind != "efficiency":
+        raise _UsageError("--config goes with `report efficiency` (the right-sizing config)")
     if args.sync:
         from ._sync import sync
 
@@ -180,16 +228,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.kind != "efficiency":
         kwargs["period"] = None if args.period == "none" else args.period
     df = getattr(reports, fn_name)(tasks, runs, **kwargs)
-    where = f" in workspace {args.workspace}" if args.workspace else ""
-    span = args.month or (f"from {since} " if since else "") + (f"until {until}" if until else "")
     if df.empty:
-        print(f"No runs{where} {span or 'at all'} in the cache {cache.path}: the report is empty."
-              .replace("  ", " "))
+        print(_nothing_matches(cache, args))
     if args.output:
-        path = reports.export(df, args.output)
-        print(f"Wrote the {args.kind} report ({len(df)} rows) to {path}")
+        path = reports.export(df, args.output, layout=args.layout)
+        print(f"Wrote the {args.kind} report ({len(df)} rows, {args.layout} layout) to {path}")
     elif not df.empty:
-        _print_report(df, args.kind)
+        _print_report(df, args.kind, args.all_columns)
     if args.kind == "efficiency" and not tasks.empty:
         snippet = reports.nextflow_config(reports.right_size(tasks, runs, since=since, until=until))
         if args.config:
@@ -269,6 +314,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SeqeraError, _CacheEmpty) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `seqera-analytics report ... | head`: the reader has had enough
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # unwritable output, full disk, permissions: the OS says which file
         print(f"error: {exc}", file=sys.stderr)
         return 1

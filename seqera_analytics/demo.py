@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -51,6 +52,13 @@ def _demo_emulator() -> Any:
         return _EMULATOR
 
 
+def _temporary_dir(prefix: str) -> Path:
+    """A temporary directory removed when the process exits (demo caches are throwaway)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def _demo_workspaces(emu: Any) -> list[str]:
     return [w["full_name"] for w in emu.workspaces if w["n_runs"]]
 
@@ -61,14 +69,14 @@ def build_demo_cache(cache: str | Path | None = None, *, show_progress: bool = F
     Parameters
     ----------
     cache : path, optional
-        Cache directory; default: a new temporary directory.
+        Cache directory; default: a new temporary directory, removed when the process exits.
 
     Returns
     -------
     Cache
         The filled cache (workspaces ``seqeralabs/benchmarks`` and ``scidev/testing``).
     """
-    path = Path(cache) if cache is not None else Path(tempfile.mkdtemp(prefix="seqera-analytics-demo-cache-"))
+    path = Path(cache) if cache is not None else _temporary_dir("seqera-analytics-demo-cache-")
     emu = _demo_emulator()
     with connect(token=emu.token, endpoint=emu.url) as client:
         for ws in _demo_workspaces(emu):
@@ -122,7 +130,7 @@ def notebook_backend() -> NotebookBackend:
             raise ConfigurationError("Set TOWER_WORKSPACE_ID to the workspace to analyse (org/workspace).")
         return NotebookBackend(client, [ws], default_cache_dir(), demo=False)
     emu = _demo_emulator()
-    cache = Path(tempfile.mkdtemp(prefix="seqera-analytics-notebook-cache-"))
+    cache = _temporary_dir("seqera-analytics-notebook-cache-")
     return NotebookBackend(connect(token=emu.token, endpoint=emu.url), _demo_workspaces(emu), cache, demo=True)
 
 
@@ -155,8 +163,9 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
 
     Writes into ``output_dir``: ``cost_by_month.{parquet,csv}`` (monthly cost by pipeline),
     ``cost_by_process.*``, ``runtime.*``, ``failures.*``, ``task_failures.*``,
-    ``efficiency.*`` and ``right_sizing.config`` (a Nextflow config snippet); CSVs come with
-    a ``.schema.json`` describing their columns.
+    ``efficiency.*`` and ``right_sizing.config`` (a Nextflow config snippet). Parquet files
+    are tidy long (id columns, ``metric``, ``value``, ``unit``); CSVs are wide (one row per
+    period and group, for spreadsheets) with a ``.schema.json`` describing their columns.
 
     Returns
     -------
@@ -194,8 +203,10 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
         "efficiency": reports.efficiency_report(tasks, runs),
     }
     for name, df in written.items():
-        for suffix in (".parquet", ".csv"):
-            result.files.append(reports.export(df, out / f"{name}{suffix}"))
+        # Parquet in the tidy long layout (metric, value, unit) for tools; CSV one row per
+        # period and group, as printed, for spreadsheets. Both carry the column docs.
+        result.files.append(reports.export(df, out / f"{name}.parquet", layout="long"))
+        result.files.append(reports.export(df, out / f"{name}.csv", layout="wide"))
     config = out / "right_sizing.config"
     config.write_text(reports.nextflow_config(reports.right_size(tasks, runs)), encoding="utf-8")
     result.files.append(config)
@@ -204,6 +215,7 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
     echo(f"\nWrote {len(result.files)} files to {out}:")
     for f in result.files:
         echo(f"  {f.name}")
-    echo(f"Done in {result.seconds:.0f} s. Open the CSVs in a spreadsheet, or in Python: "
+    echo(f"Done in {result.seconds:.0f} s. The CSVs (one row per month and pipeline) open in a "
+         f"spreadsheet; the Parquet files are tidy long (metric, value, unit): "
          f"seqera_analytics.reports.read_report('{out / 'cost_by_month.parquet'}')")
     return result

@@ -428,6 +428,10 @@ class RunData:
     process_metrics: pd.DataFrame
     process_progress: pd.DataFrame
 
+    def __repr__(self) -> str:
+        return (f"RunData({len(self.runs)} runs, {len(self.tasks)} tasks, {len(self.process_metrics)} "
+                f"process_metrics rows, {len(self.process_progress)} process_progress rows)")
+
 
 def fetch_run_data(workspace: str | int | None = None, since: Any = None, until: Any = None,
                    status: str | Sequence[str] | None = None, search: str | None = None, *,

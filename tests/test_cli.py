@@ -44,10 +44,12 @@ def test_demo_command_on_a_fresh_process(tmp_path):
     out = tmp_path / "out"
     for name in ("cost_by_month", "runtime", "failures", "efficiency", "task_failures", "cost_by_process"):
         assert (out / f"{name}.parquet").exists() and (out / f"{name}.csv").exists()
-    csv = pd.read_csv(out / "cost_by_month.csv")
-    sept = csv[(csv.period_label == "2025-09") & (csv.metric == "cost")]
     want = sum(t["task"]["cost"] or 0 for r in RAW.values() for t in r["tasks"]
                if t["task"]["complete"].startswith("2025-09"))
+    csv = pd.read_csv(out / "cost_by_month.csv")  # wide: one row per month and pipeline
+    assert csv[csv.period_label == "2025-09"].cost.sum() == pytest.approx(want, rel=1e-9)
+    long = read_report(out / "cost_by_month.parquet")  # tidy long
+    sept = long[(long.period_label == "2025-09") & (long.metric == "cost")]
     assert sept.value.sum() == pytest.approx(want, rel=1e-9)
     assert "process {" in (out / "right_sizing.config").read_text()
 
@@ -131,3 +133,43 @@ def test_wrong_token_via_cli(capsys, emulator, monkeypatch, tmp_path):
     code, out, err = run(capsys, "sync", "--workspace", "seqeralabs/benchmarks", "--cache", tmp_path / "c",
                          "--no-progress")
     assert code == 1 and "TOWER_ACCESS_TOKEN" in err and secret not in out + err
+
+
+def test_piping_into_head_exits_quietly(demo_cache):
+    proc = subprocess.run(f"{sys.executable} -m seqera_analytics.cli report efficiency --cache '{demo_cache}' | head -1",
+                          shell=True, capture_output=True, text=True, timeout=120,
+                          executable="/bin/bash")
+    assert proc.stderr == "" and proc.stdout.count("\n") == 1
+
+
+def test_efficiency_prints_a_readable_subset(capsys, demo_cache):
+    code, out, _ = run(capsys, "report", "efficiency", "--cache", demo_cache)
+    table = out.split("\n(")[0]
+    assert code == 0 and "suggested_memory" in table and "memory_used_q_gib" not in table
+    assert "--all-columns" in out and "withName" in out
+    code, out, _ = run(capsys, "report", "efficiency", "--all-columns", "--cache", demo_cache)
+    assert "memory_used_q_gib" in out
+
+
+def test_wide_layout_output(capsys, demo_cache, tmp_path):
+    path = tmp_path / "cost.csv"
+    code, out, _ = run(capsys, "report", "cost", "--layout", "wide", "--output", path, "--cache", demo_cache)
+    df = pd.read_csv(path)
+    assert code == 0 and {"period_label", "pipeline", "cost", "net_cost"} <= set(df.columns) and len(df) == 3
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["--pipeline", "sarek"], ["no pipeline named 'sarek'", "nf-core/sarek"]),
+    (["--user", "nobody"], ["no user named 'nobody'", "analyst-1"]),
+    (["--month", "2024-01"], ["no runs 2024-01", "2025-03-31"]),
+])
+def test_an_empty_report_says_what_the_cache_holds(capsys, demo_cache, argv, words):
+    code, out, _ = run(capsys, "report", "cost", *argv, "--cache", demo_cache)
+    assert code == 0
+    for w in words:
+        assert w in out
+
+
+def test_config_only_goes_with_efficiency(capsys, demo_cache, tmp_path):
+    code, _, err = run(capsys, "report", "cost", "--config", tmp_path / "x.config", "--cache", demo_cache)
+    assert code == 2 and "efficiency" in err and not (tmp_path / "x.config").exists()

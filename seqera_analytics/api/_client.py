@@ -227,6 +227,8 @@ class AsyncSeqeraClient:
                 raise from_transport(exc, method="GET", path=path, endpoint=self.config.endpoint) from exc
         status = response.status_code
         self.stats.by_status[status] += 1
+        log.debug("GET %s %s -> %d (%d bytes, %.0f ms)", path, _query(params), status,
+                  len(response.content), (time.monotonic() - now) * 1000)
         if not 200 <= status < 300:
             if 300 <= status < 400:
                 raise not_the_api(response, method="GET", path=path, endpoint=self.config.endpoint)
@@ -245,6 +247,8 @@ class AsyncSeqeraClient:
         if state.attempt_number >= self.config.retry.max_retries + 1:
             return True
         exc = state.outcome.exception() if state.outcome else None
+        if getattr(exc, "refused", False) and state.attempt_number >= 3:
+            return True  # nothing listens there (or DNS fails): a wrong endpoint, not a blip
         retry_after = getattr(exc, "retry_after", None)
         # A server asking for a long pause: fail now with its message rather than sleep silently.
         return retry_after is not None and retry_after > self.config.retry.max_retry_after_s
@@ -626,6 +630,10 @@ def _no_progress(path: str, offset: int) -> InvalidResponseError:
 def _segment(value: Any) -> str:
     """A value as one URL path segment (run ids come from servers and callers)."""
     return quote(str(value), safe="")
+
+
+def _query(params: Mapping[str, Any] | None) -> str:
+    return "&".join(f"{k}={v}" for k, v in (params or {}).items())
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -119,10 +119,12 @@ def from_transport(exc: httpx.TransportError, *, method: str, path: str, endpoin
                                f"({type(exc).__name__}). Try again later, or allow more time "
                                "(timeout_s=..., or --timeout).", method=method, path=path)
     # httpx's text can quote a header value (e.g. LocalProtocolError): redact before use.
-    return APIConnectionError(
+    err = APIConnectionError(
         f"Connection to {endpoint} failed on {where} ({type(exc).__name__}: {redact(str(exc))}). "
         "Check TOWER_API_ENDPOINT, your network, proxy (HTTPS_PROXY) and CA bundle settings.",
         method=method, path=path)
+    err.refused = isinstance(exc, httpx.ConnectError)  # type: ignore[attr-defined]
+    return err
 
 
 def invalid_body(error: Exception, *, method: str, path: str, size: int) -> InvalidResponseError:

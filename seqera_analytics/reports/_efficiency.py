@@ -627,6 +627,9 @@ def nextflow_config(suggestions: pd.DataFrame, *, comment: bool = True) -> str:
                 + (f" ({note})" if not pd.isna(note) and note else "")
             )
             continue
+        note = suggestions["note"].iat[i] if "note" in suggestions else None
+        if comment and not pd.isna(note) and note:
+            lines.append(f"    // {selector}: {note}")  # why a request goes up, e.g. CPU over-use
         lines.append(f"    withName: '{selector}' {{")
         lines += body
         lines.append("    }")

@@ -92,6 +92,9 @@ class CacheInfo:
     workspaces: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def __str__(self) -> str:
+        if self.schema_version is None:
+            return (f"cache: {self.path}\nempty: nothing synced yet (run `seqera-analytics sync "
+                    "--workspace ORG/WS`, or `seqera-analytics demo` to try the bundled runs)")
         lines = [f"cache: {self.path}",
                  f"schema version: {self.schema_version}",
                  f"size: {self.size_bytes / 2**20:.1f} MiB"]

@@ -203,7 +203,7 @@ def test_damaged_state_file_is_reported(cache):
 def test_empty_and_missing_caches_read_as_empty(tmp_path):
     c = Cache(tmp_path / "nothing-here")
     assert load_runs(cache=c).empty and list(load_tasks(cache=c).columns) == F.TASKS.names
-    assert "no workspaces cached" in str(c.info())
+    assert "nothing synced yet" in str(c.info())
 
 
 def test_personal_workspace_runs_round_trip(tmp_path):
