@@ -192,10 +192,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         spaces = emu.workspaces
-        first = next(
-            (w["full_name"] for w in spaces if w["n_runs"]),
-            spaces[0]["full_name"] if spaces else "",
-        )
+        # Suggest the workspace with the most runs (the synthetic one when there is one).
+        first = max(spaces, key=lambda w: w["n_runs"])["full_name"] if spaces else ""
         out = [
             f"Seqera Platform API emulator listening on {emu.url}",
             "",
