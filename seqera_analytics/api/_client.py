@@ -179,8 +179,8 @@ class AsyncSeqeraClient:
             if self.config.token is None:
                 raise ConfigurationError(
                     "No access token: set TOWER_ACCESS_TOKEN (create one at "
-                    "https://cloud.seqera.io/tokens) or pass token=... . To try the toolkit "
-                    "without one, run `seqera-analytics demo`.")
+                    "https://cloud.seqera.io/tokens; in Python, connect(token=...) works too). "
+                    "To try the toolkit without one, run `seqera-analytics demo`.")
             limits = httpx.Limits(max_connections=self.config.max_concurrency,
                                   max_keepalive_connections=self.config.max_concurrency)
             self._http = httpx.AsyncClient(
