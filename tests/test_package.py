@@ -60,7 +60,8 @@ def test_data_flows_one_way():
     rules = {
         "frames": ("api", "store", "_sync", "fetch", "reports", "plots", "widgets", "emulator"),
         "store": ("api", "_sync", "fetch", "reports", "plots", "widgets", "emulator"),
-        "reports": ("api", "store", "_sync", "fetch", "plots", "widgets", "emulator"),
+        # reports read the cache's committed file list (store), never the API or the sync (#9)
+        "reports": ("api", "_sync", "fetch", "plots", "widgets", "emulator", "demo"),
         "plots": ("api", "store", "_sync", "fetch", "widgets", "emulator", "demo"),
         # the explorer reads the cache; only Explorer.from_demo reaches the emulator, via demo
         "widgets": ("api", "_sync", "fetch", "emulator"),

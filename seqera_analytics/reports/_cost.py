@@ -1,4 +1,4 @@
-"""Cost: by period and group, reconciled with Seqera's run cost, resume-aware per session.
+"""Cost: by period and group, and reconciled with Seqera's run cost.
 
 Where the numbers come from
 ---------------------------
@@ -32,76 +32,66 @@ none has a cost, and a sum over partly priced tasks is a lower bound flagged by 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import ibis
+import ibis.expr.types as ir
 
-from ._common import (
-    MS_PER_HOUR,
-    RUN_KEYS,
-    TASK_KEYS,
-    ReportSpec,
-    _combine,
-    _id,
-    _m,
+from .._exceptions import ReportError
+from ._frame import finish
+from ._inputs import Request, Sources, run_query
+from ._relations import flag, merge_parts, money, ms_span, ratio, run_rows, task_sums
+from ._rules import (
+    HOUR_MS,
     bounds,
-    document,
-    factorize,
-    finalize,
-    group_sums,
-    is_value,
     normalize_by,
     normalize_period,
-    num,
-    ratio,
-    require,
-    span_ms,
+    run_key_columns,
     task_key_columns,
-    ts_ms,
-    with_na,
 )
+from ._spec import RUN_KEYS, TASK_KEYS, ReportSpec, document, id_col, metric
 
-__all__ = ["cost_report", "reconcile_costs", "session_cost_report"]
+__all__ = ["cost_report", "cost_sums", "reconcile_costs"]
 
 COST_KEYS = (*RUN_KEYS, *TASK_KEYS)
+_COST_TASK_COLUMNS = ("run_id", "status", "cost", "cpus", "submit", "start", "complete")
 
 COST_REPORT = ReportSpec(
     "cost",
     (
-        _m(
+        metric(
             "cost",
             "Float64",
             "USD",
             "gross cost of the tasks, cached tasks included (what Seqera "
             "counts); <NA> when no task in the group has a cost",
         ),
-        _m("cached_cost", "Float64", "USD", "cost of CACHED tasks (counted again on resume)"),
-        _m(
+        metric("cached_cost", "Float64", "USD", "cost of CACHED tasks (counted again on resume)"),
+        metric(
             "net_cost",
             "Float64",
             "USD",
             "cost - cached_cost: money spent by executions in the period",
         ),
-        _m(
+        metric(
             "failed_cost",
             "Float64",
             "USD",
             "cost of FAILED attempts (included in cost and net_cost)",
         ),
-        _m("tasks", "Int64", "count", "task attempts, all statuses"),
-        _m("tasks_cached", "Int64", "count", "CACHED tasks"),
-        _m("tasks_failed", "Int64", "count", "FAILED attempts"),
-        _m(
+        metric("tasks", "Int64", "count", "task attempts, all statuses"),
+        metric("tasks_cached", "Int64", "count", "CACHED tasks"),
+        metric("tasks_failed", "Int64", "count", "FAILED attempts"),
+        metric(
             "tasks_without_cost",
             "Int64",
             "count",
             "task attempts whose cost is null (not in any "
             "cost column: the cost columns are then lower bounds)",
         ),
-        _m("runs", "Int64", "count", "distinct runs with at least one task in the row"),
-        _m(
+        metric("runs", "Int64", "count", "distinct runs with at least one task in the row"),
+        metric(
             "cpu_hours",
             "Float64",
             "h",
@@ -112,55 +102,102 @@ COST_REPORT = ReportSpec(
     "Cost by period and group.",
 )
 
-_COST_TASK_COLUMNS = ("run_id", "status", "cost", "cpus", "submit", "start", "complete")
+
+RECONCILE = ReportSpec(
+    "cost_reconciliation",
+    (
+        id_col("run_id", "string", "workflow run id"),
+        id_col("run_name", "string", "run name"),
+        id_col("pipeline", "string", "runs.project_name"),
+        id_col("workspace", "string", "'org/workspace'"),
+        id_col("run_status", "string", "runs.status"),
+        metric(
+            "seqera_cost",
+            "Float64",
+            "USD",
+            "the run's cost from Seqera (progress.workflowProgress.cost)",
+        ),
+        metric(
+            "task_cost",
+            "Float64",
+            "USD",
+            "sum of the run's task cost, cached included; 0 when no "
+            "task is loaded, <NA> when tasks exist but none has a cost",
+        ),
+        metric("cached_cost", "Float64", "USD", "cost of the run's CACHED tasks"),
+        metric("net_cost", "Float64", "USD", "task_cost - cached_cost"),
+        metric(
+            "seqera_net_cost",
+            "Float64",
+            "USD",
+            "Seqera's undocumented progress.netCost (null on "
+            "older runs), for comparison with net_cost",
+        ),
+        metric("tasks", "Int64", "count", "task attempts loaded for the run"),
+        metric("tasks_without_cost", "Int64", "count", "task attempts whose cost is null"),
+        metric("difference", "Float64", "USD", "task_cost - seqera_cost"),
+        metric("relative_difference", "Float64", "fraction", "difference / seqera_cost"),
+        id_col(
+            "matches",
+            "boolean",
+            "|difference| <= max(rtol x |seqera_cost|, atol); <NA> when either cost is unknown",
+        ),
+        id_col("note", "string", "why a run does not match or cannot be checked"),
+    ),
+    "Per-run reconciliation of task costs with Seqera's run cost.",
+)
 
 
-def _cost_metrics(t: pd.DataFrame) -> Mapping[str, Any]:
-    cost = num(t["cost"])
-    priced = ~np.isnan(cost)
-    c0 = np.where(priced, cost, 0.0)
-    cached = is_value(t["status"], "CACHED")
-    failed = is_value(t["status"], "FAILED")
-    cpu_ms = num(t["cpus"]) * span_ms(ts_ms(t["complete"]), ts_ms(t["start"]))
-    np.nan_to_num(cpu_ms, copy=False, nan=0.0)  # a new array: safe to change in place
+def cost_sums(t: ir.Table) -> dict[str, ir.Value]:
+    """Additive cost figures of a set of task rows (see the module docstring)."""
+    cached = flag(t.status == "CACHED")
+    failed = flag(t.status == "FAILED")
     return {
-        "cost": c0,
-        "priced": priced,
-        "cached_cost": (c0, cached),
-        "tasks_cached": cached,
-        "cached_priced": priced & cached,
-        "failed_cost": (c0, failed),
-        "tasks_failed": failed,
-        "failed_priced": priced & failed,
-        "tasks": None,
-        "cpu_ms": cpu_ms,
+        "gross": t.cost.sum(),
+        "tasks": t.count(),
+        "priced": t.cost.count(),
+        "net": t.cost.sum(where=~cached),
+        "tasks_net": t.count(where=~cached),
+        "cached": t.cost.sum(where=cached),
+        "tasks_cached": t.count(where=cached),
+        "failed": t.cost.sum(where=failed),
+        "tasks_failed": t.count(where=failed),
     }
 
 
-def _cost_columns(g: pd.DataFrame) -> pd.DataFrame:
-    """Turn summed cost metrics into the documented cost columns (in place)."""
-    g["net_cost"] = with_na(
-        g["cost"] - g["cached_cost"],
-        g["tasks"] - g["tasks_cached"],
-        g["priced"] - g["cached_priced"],
+def _cost_report_sums(t: ir.Table) -> dict[str, ir.Value]:
+    cpu_ms = t.cpus.cast("float64") * ms_span(t.complete, t.start)
+    return {**cost_sums(t), "cpu_ms": cpu_ms.sum()}
+
+
+def _cost_columns(g: ir.Table) -> ir.Table:
+    """The documented cost columns from summed :func:`cost_sums` figures."""
+    return g.mutate(
+        cost=money(g.gross, g.tasks),
+        cached_cost=money(g.cached, g.tasks_cached),
+        net_cost=money(g.net, g.tasks_net),
+        failed_cost=money(g.failed, g.tasks_failed),
+        tasks_without_cost=g.tasks - g.priced,
+        cpu_hours=g.cpu_ms.fill_null(0.0) / HOUR_MS,
     )
-    g["cost"] = with_na(g["cost"], g["tasks"], g["priced"])
-    g["cached_cost"] = with_na(g["cached_cost"], g["tasks_cached"], g["cached_priced"])
-    g["failed_cost"] = with_na(g["failed_cost"], g["tasks_failed"], g["failed_priced"])
-    g["tasks_without_cost"] = g["tasks"] - g["priced"]
-    g["cpu_hours"] = g["cpu_ms"] / MS_PER_HOUR
-    return g
 
 
 @document(COST_REPORT, grouped=True, keys=COST_KEYS)
 def cost_report(
-    tasks: pd.DataFrame,
-    runs: pd.DataFrame | None,
+    tasks: Any = None,
+    runs: Any = None,
     period: str | None = "month",
     by: str | Sequence[str] | None = ("pipeline",),
     since: Any = None,
     until: Any = None,
-) -> pd.DataFrame:
+    *,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
     """Cost by UTC period and any combination of pipeline, user, workspace, label, process...
 
     Parameters
@@ -179,6 +216,7 @@ def cost_report(
         Group keys, in output order (see Notes). ``()``/``None`` for totals per period.
     since, until : str, datetime or Timestamp, optional
         Keep tasks attributed to ``[since, until)`` (UTC; naive values are UTC).
+    {inputs}
 
     Returns
     -------
@@ -192,6 +230,8 @@ def cost_report(
     ReportError
         Unknown ``period`` or ``by`` name (the message lists the valid ones), malformed or
         reversed ``since``/``until``, or a frame lacking a needed column.
+    CacheError
+        ``cache`` is not a cache, or ``workspace`` is not in it.
 
     See Also
     --------
@@ -215,67 +255,55 @@ def cost_report(
     Examples
     --------
     >>> cost_report(tasks, runs, period="month", by=["pipeline", "user"])  # doctest: +SKIP
+    >>> cost_report(cache="~/.cache/seqera-analytics", since="2025-09", until="2025-10",
+    ...             workspace="my-org/production", by="pipeline,user")  # doctest: +SKIP
     """
     p = normalize_period(period)
     keys = normalize_by(by, COST_KEYS, report="cost")
     lo, hi = bounds(since, until)
-    task_keys = [k for k in keys if k in TASK_KEYS]
-    require(
-        tasks, [*_COST_TASK_COLUMNS, *(c for k in task_keys for c in task_key_columns(k))], "tasks"
+    run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
+    req = Request(
+        task_columns=[*_COST_TASK_COLUMNS, *task_key_columns(keys)],
+        run_columns=run_key_columns(run_keys),
+        run_optional=["submit"],
+        runs_required=f"grouping by {', '.join(run_keys)}" if run_keys else "",
     )
-    g = group_sums(tasks, runs, by=keys, period=p, lo=lo, hi=hi, metrics=_cost_metrics)
-    return finalize(_cost_columns(g), COST_REPORT, by=keys, period=p, grouped=True)
 
+    def build(src: Sources) -> ir.Table:
+        g = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=_cost_report_sums)
+        return _cost_columns(g)
 
-RECONCILE = ReportSpec(
-    "cost_reconciliation",
-    (
-        _id("run_id", "string", "workflow run id"),
-        _id("run_name", "string", "run name"),
-        _id("pipeline", "string", "runs.project_name"),
-        _id("workspace", "string", "'org/workspace'"),
-        _id("run_status", "string", "runs.status"),
-        _m(
-            "seqera_cost",
-            "Float64",
-            "USD",
-            "the run's cost from Seqera (progress.workflowProgress.cost)",
-        ),
-        _m(
-            "task_cost",
-            "Float64",
-            "USD",
-            "sum of the run's task cost, cached included; 0 when no "
-            "task is loaded, <NA> when tasks exist but none has a cost",
-        ),
-        _m("cached_cost", "Float64", "USD", "cost of the run's CACHED tasks"),
-        _m("net_cost", "Float64", "USD", "task_cost - cached_cost"),
-        _m(
-            "seqera_net_cost",
-            "Float64",
-            "USD",
-            "Seqera's undocumented progress.netCost (null on "
-            "older runs), for comparison with net_cost",
-        ),
-        _m("tasks", "Int64", "count", "task attempts loaded for the run"),
-        _m("tasks_without_cost", "Int64", "count", "task attempts whose cost is null"),
-        _m("difference", "Float64", "USD", "task_cost - seqera_cost"),
-        _m("relative_difference", "Float64", "fraction", "difference / seqera_cost"),
-        _id(
-            "matches",
-            "boolean",
-            "|difference| <= max(rtol x |seqera_cost|, atol); <NA> when either cost is unknown",
-        ),
-        _id("note", "string", "why a run does not match or cannot be checked"),
-    ),
-    "Per-run reconciliation of task costs with Seqera's run cost.",
-)
+    table = run_query(
+        build,
+        req,
+        tasks=tasks,
+        runs=runs,
+        cache=cache,
+        workspace=workspace,
+        pipeline=pipeline,
+        user=user,
+        run_status=run_status,
+        backend=backend,
+    )
+    return finish(table, COST_REPORT, by=keys, period=p, grouped=True)
 
 
 @document(RECONCILE)
 def reconcile_costs(
-    tasks: pd.DataFrame, runs: pd.DataFrame, *, rtol: float = 1e-3, atol: float = 0.01
-) -> pd.DataFrame:
+    tasks: Any = None,
+    runs: Any = None,
+    *,
+    since: Any = None,
+    until: Any = None,
+    rtol: float = 1e-3,
+    atol: float = 0.01,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
     """Compare, per run, the sum of task cost with the run's Seqera cost.
 
     Parameters
@@ -285,10 +313,14 @@ def reconcile_costs(
     runs : pandas.DataFrame
         Needs ``run_id`` and ``cost``; ``run_name``, ``project_name``, ``workspace``,
         ``status`` and ``net_cost`` are shown when present.
+    since, until : str, datetime or Timestamp, optional
+        Keep runs attributed (``complete``, else ``start``, else ``submit``) to
+        ``[since, until)``, with all their tasks.
     rtol : float, default 1e-3
         Relative tolerance (0.1 %).
     atol : float, default 0.01
         Absolute tolerance [USD], for runs of a few cents whose task costs are rounded.
+    {inputs}
 
     Returns
     -------
@@ -309,280 +341,84 @@ def reconcile_costs(
     Source: ``GET /workflow/{id}/progress`` ``.progress.workflowProgress.cost`` and ``GET
     /workflow/{id}/tasks``.
     """
-    from .._exceptions import ReportError
-
     if rtol < 0 or atol < 0:
         raise ReportError("rtol and atol must be >= 0")
-    require(tasks, ["run_id", "status", "cost"], "tasks")
-    require(runs, ["run_id", "cost"], "runs")
-    g = group_sums(
-        tasks, None, by=("run_id",), period=None, lo=None, hi=None, metrics=_cost_metrics_light
-    )
-    r = runs.drop_duplicates("run_id", keep="last")
-    info = pd.DataFrame({"run_id": r["run_id"].astype("string").array})
-    for src, dst in (
-        ("run_name", "run_name"),
-        ("project_name", "pipeline"),
-        ("workspace", "workspace"),
-        ("status", "run_status"),
-        ("cost", "seqera_cost"),
-        ("net_cost", "seqera_net_cost"),
-    ):
-        info[dst] = r[src].array if src in r.columns else pd.array([None] * len(r), dtype="string")
-    df = info.merge(g.drop(columns=["period_ms", "runs"]), on="run_id", how="outer")
-    for c in ("cost", "priced", "cached_cost", "tasks_cached", "cached_priced", "tasks"):
-        df[c] = df[c].fillna(0.0)
-    seqera = num(df["seqera_cost"])
-    df["task_cost"] = with_na(df["cost"], df["tasks"], df["priced"])
-    df["net_cost"] = with_na(
-        df["cost"] - df["cached_cost"],
-        df["tasks"] - df["tasks_cached"],
-        df["priced"] - df["cached_priced"],
-    )
-    df["cached_cost"] = with_na(df["cached_cost"], df["tasks_cached"], df["cached_priced"])
-    df["tasks_without_cost"] = df["tasks"] - df["priced"]
-    task_cost = num(df["task_cost"])
-    diff = task_cost - seqera + 0.0  # + 0.0 turns -0.0 into 0.0
-    df["difference"] = pd.array(diff, dtype="Float64")
-    df["relative_difference"] = ratio(diff, np.abs(seqera))
-    known = ~np.isnan(diff)
-    ok = np.abs(np.nan_to_num(diff)) <= np.maximum(rtol * np.abs(np.nan_to_num(seqera)), atol)
-    matches = pd.array(ok, dtype="boolean")
-    matches[~known] = pd.NA
-    df["matches"] = matches
-    in_runs = df["run_id"].isin(info["run_id"]).to_numpy()
-    notes = np.select(
-        [
-            ~in_runs,
-            np.isnan(seqera),
-            df["tasks"].to_numpy() == 0,
-            np.isnan(task_cost),
-            (df["tasks_without_cost"].to_numpy() > 0) & ~ok,
-            ~ok,
-        ],
-        [
-            "run not in the runs frame",
-            "Seqera run cost unknown",
-            "no tasks loaded for the run",
-            "no task has a cost",
-            "tasks without a cost",
-            "task costs differ from the run cost",
-        ],
-        default="",
-    )
-    note = notes.astype(object)
-    note[notes == ""] = None
-    df["note"] = pd.array(note, dtype="string")
-    return finalize(df, RECONCILE, sort=["run_id"])
-
-
-def _cost_metrics_light(t: pd.DataFrame) -> Mapping[str, Any]:
-    cost = num(t["cost"])
-    priced = ~np.isnan(cost)
-    c0 = np.where(priced, cost, 0.0)
-    cached = is_value(t["status"], "CACHED")
-    return {
-        "cost": c0,
-        "priced": priced,
-        "cached_cost": (c0, cached),
-        "tasks_cached": cached,
-        "cached_priced": priced & cached,
-        "tasks": None,
-    }
-
-
-SESSIONS = ReportSpec(
-    "session_cost",
-    (
-        _id(
-            "session_id",
-            "string",
-            "Nextflow session id shared by a run and its resumes (the run_id for runs without one)",
-        ),
-        _id("pipeline", "string", "runs.project_name of the chain's first run"),
-        _id(
-            "run_ids", "object", "the chain's run ids, by submission (a list; ';'-joined on export)"
-        ),
-        _m("runs", "Int64", "count", "runs in the chain"),
-        _m("resumed_runs", "Int64", "count", "runs launched with -resume"),
-        _id("first_submit", "datetime64[ms, UTC]", "submission of the first run", "UTC"),
-        _id("last_complete", "datetime64[ms, UTC]", "completion of the last run", "UTC"),
-        _m(
-            "seqera_cost",
-            "Float64",
-            "USD",
-            "sum of the runs' Seqera cost: the Platform's total, "
-            "cached tasks counted again in every resume",
-        ),
-        _m(
-            "cost",
-            "Float64",
-            "USD",
-            "sum of task cost, cached included (equals seqera_cost when the tasks reconcile)",
-        ),
-        _m("cached_cost", "Float64", "USD", "cost of CACHED tasks"),
-        _m(
+    lo, hi = bounds(since, until)
+    req = Request(
+        task_columns=["run_id", "status", "cost"],
+        run_columns=["run_id", "cost"],
+        run_optional=[
+            "run_name",
+            "project_name",
+            "workspace",
+            "status",
             "net_cost",
-            "Float64",
-            "USD",
-            "cost without CACHED tasks: each execution once, in the run that executed it",
-        ),
-        _m(
-            "double_counted_cost",
-            "Float64",
-            "USD",
-            "cost of CACHED tasks whose original execution "
-            "(same session, same task hash, not cached) is also in the data: counted twice by cost",
-        ),
-        _m(
-            "deduplicated_cost",
-            "Float64",
-            "USD",
-            "cost - double_counted_cost: each execution "
-            "once; a cached task whose original run is not loaded still counts once",
-        ),
-        _m("tasks", "Int64", "count", "task attempts"),
-        _m("tasks_cached", "Int64", "count", "CACHED tasks"),
-        _m(
-            "tasks_cached_origin_found",
-            "Int64",
-            "count",
-            "CACHED tasks whose original execution is in the data",
-        ),
-        _m("tasks_without_cost", "Int64", "count", "task attempts whose cost is null"),
-    ),
-    "Cost per resume chain (session), with and without the cached double count.",
-)
-
-
-@document(SESSIONS)
-def session_cost_report(tasks: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """Cost per resume chain: runs sharing a ``session_id``, with and without the cost of
-    cached tasks counted again.
-
-    Parameters
-    ----------
-    tasks : pandas.DataFrame
-        Needs ``run_id``, ``status``, ``cost``, ``hash``.
-    runs : pandas.DataFrame
-        Needs ``run_id``, ``session_id``, ``cost``, ``submit``, ``complete``, ``resume`` and
-        ``project_name``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per session, sorted by ``first_submit``:
-
-            {columns}
-
-    Raises
-    ------
-    ReportError
-        A frame lacks a needed column.
-
-    Notes
-    -----
-    On ``-resume`` Nextflow reuses a task whose inputs and script are unchanged; the reused
-    task keeps its work-directory ``hash``, and the Platform lists it as CACHED with its
-    original cost, which enters the resumed run's cost. A cached task is *double counted*
-    when its original execution (same session, same ``hash``, status COMPLETED) is in the
-    data too. When the run that executed it is not loaded (deleted, in another window), the
-    cached copy is the only trace of that money and ``deduplicated_cost`` keeps it.
-
-    Source: ``GET /workflow`` (``sessionId``, ``resume``), ``GET /workflow/{id}/progress``
-    (run cost), ``GET /workflow/{id}/tasks`` (``status``, ``hash``, ``cost``).
-    """
-    require(tasks, ["run_id", "status", "cost", "hash"], "tasks")
-    require(
-        runs,
-        ["run_id", "session_id", "cost", "submit", "complete", "resume", "project_name"],
-        "runs",
+            "submit",
+            "start",
+            "complete",
+        ],
+        runs_required="reconciling with Seqera's run cost",
     )
-    r = runs.drop_duplicates("run_id", keep="last").copy()
-    r["run_id"] = r["run_id"].astype("string")
-    r["session_id"] = r["session_id"].astype("string").fillna(r["run_id"])
-    r = r.sort_values("submit", kind="stable", na_position="last")
 
-    # A cached task's original execution: a COMPLETED task of the same session with the same
-    # hash. Matched on integer codes of (session, hash).
-    run_codes, run_uniq = factorize(tasks["run_id"])
-    session_of = r.set_index("run_id")["session_id"]
-    session_of = session_of.set_axis(session_of.index.astype(object)).reindex(
-        pd.Index(np.asarray(run_uniq, dtype=object))
-    )
-    sess_per_run, sess_uniq = factorize(session_of)
-    tsess = (
-        np.where(run_codes >= 0, sess_per_run[np.maximum(run_codes, 0)], -1)
-        if len(sess_per_run)
-        else np.full(len(tasks), -1, dtype=np.int64)
-    )
-    cached = is_value(tasks["status"], "CACHED")
-    found = np.zeros(len(tasks), dtype=bool)
-    if cached.any():
-        hash_codes, hash_uniq = factorize(tasks["hash"])
-        known = (tsess >= 0) & (hash_codes >= 0)
-        idx = np.flatnonzero(known & (cached | is_value(tasks["status"], "COMPLETED")))
-        pair, _ = _combine(
-            [(tsess[idx], len(sess_uniq)), (hash_codes[idx], len(hash_uniq))], len(idx)
+    def build(src: Sources) -> ir.Table:
+        assert src.runs is not None and src.tasks is not None
+        tasks = src.tasks
+        runs = src.runs
+        if lo is not None or hi is not None:
+            runs = run_rows(src, keys=(), period=None, lo=lo, hi=hi)
+            tasks = tasks.semi_join(runs.select("run_id"), "run_id")
+        per_run = tasks.group_by("run_id").aggregate(**cost_sums(tasks))
+        info = runs.select(
+            "run_id",
+            "run_name",
+            pipeline=runs.project_name,
+            workspace=runs.workspace,
+            run_status=runs.status,
+            seqera_cost=runs.cost,
+            seqera_net_cost=runs.net_cost,
+            in_runs=ibis.literal(True),
         )
-        origin = np.zeros(int(pair.max()) + 1 if len(pair) else 0, dtype=bool)
-        was_cached = cached[idx]
-        origin[pair[~was_cached]] = True
-        found[idx[was_cached]] = origin[pair[was_cached]]
+        d = merge_parts([info, per_run], on=["run_id"])
+        d = d.mutate(
+            tasks=d.tasks.fill_null(0),
+            priced=d.priced.fill_null(0),
+            tasks_net=d.tasks_net.fill_null(0),
+            tasks_cached=d.tasks_cached.fill_null(0),
+        )
+        d = d.mutate(
+            task_cost=money(d.gross, d.tasks),
+            cached_cost=money(d.cached, d.tasks_cached),
+            net_cost=money(d.net, d.tasks_net),
+            tasks_without_cost=d.tasks - d.priced,
+        )
+        d = d.mutate(difference=d.task_cost - d.seqera_cost)
+        d = d.mutate(
+            relative_difference=ratio(d["difference"], d.seqera_cost.abs()),
+            matches=d["difference"].abs() <= ibis.greatest(rtol * d.seqera_cost.abs(), atol),
+        )
+        in_runs = d.in_runs.fill_null(False)
+        return d.mutate(
+            note=ibis.cases(
+                (~in_runs, "run not in the runs frame"),
+                (d.seqera_cost.isnull(), "Seqera run cost unknown"),
+                (d.tasks == 0, "no tasks loaded for the run"),
+                (d.task_cost.isnull(), "no task has a cost"),
+                ((d.tasks_without_cost > 0) & ~d.matches, "tasks without a cost"),
+                (~d.matches, "task costs differ from the run cost"),
+                else_=ibis.null("string"),
+            )
+        )
 
-    def metrics(t: pd.DataFrame) -> Mapping[str, np.ndarray]:
-        m = dict(_cost_metrics_light(t))
-        m["double"] = (m["cost"], found)
-        m["found"] = found
-        return m
-
-    per_run = group_sums(
-        tasks, None, by=("run_id",), period=None, lo=None, hi=None, metrics=metrics
-    ).drop(columns=["period_ms", "runs"])
-
-    df = r[["run_id", "session_id", "project_name", "cost", "submit", "complete", "resume"]].rename(
-        columns={"cost": "seqera_cost"}
+    table = run_query(
+        build,
+        req,
+        tasks=tasks,
+        runs=runs,
+        cache=cache,
+        workspace=workspace,
+        pipeline=pipeline,
+        user=user,
+        run_status=run_status,
+        backend=backend,
     )
-    df = df.merge(per_run, on="run_id", how="left")
-    for c in (
-        "cost",
-        "priced",
-        "cached_cost",
-        "tasks_cached",
-        "cached_priced",
-        "tasks",
-        "double",
-        "found",
-    ):
-        df[c] = df[c].astype("float64").fillna(0.0)
-    df["seqera_cost"] = df["seqera_cost"].astype("Float64")
-    df["resume"] = df["resume"].astype("boolean").fillna(False).astype(float)
-    gb = df.groupby("session_id", sort=False, dropna=False)
-    g = gb.agg(
-        pipeline=("project_name", "first"),
-        runs=("run_id", "size"),
-        resumed_runs=("resume", "sum"),
-        first_submit=("submit", "min"),
-        last_complete=("complete", "max"),
-        cost=("cost", "sum"),
-        priced=("priced", "sum"),
-        cached_cost=("cached_cost", "sum"),
-        tasks_cached=("tasks_cached", "sum"),
-        cached_priced=("cached_priced", "sum"),
-        tasks=("tasks", "sum"),
-        double_counted_cost=("double", "sum"),
-        tasks_cached_origin_found=("found", "sum"),
-    )
-    g["seqera_cost"] = gb["seqera_cost"].sum(min_count=1)
-    g["run_ids"] = gb["run_id"].agg(lambda s: [str(v) for v in s])
-    g = g.reset_index()
-    g["net_cost"] = with_na(
-        g["cost"] - g["cached_cost"],
-        g["tasks"] - g["tasks_cached"],
-        g["priced"] - g["cached_priced"],
-    )
-    g["deduplicated_cost"] = with_na(g["cost"] - g["double_counted_cost"], g["tasks"], g["priced"])
-    g["cost"] = with_na(g["cost"], g["tasks"], g["priced"])
-    g["cached_cost"] = with_na(g["cached_cost"], g["tasks_cached"], g["cached_priced"])
-    g["tasks_without_cost"] = g["tasks"] - g["priced"]
-    return finalize(g, SESSIONS, sort=["first_submit", "session_id"])
+    return finish(table, RECONCILE, sort=["run_id"])

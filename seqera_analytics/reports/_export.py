@@ -50,7 +50,7 @@ import pyarrow.parquet as pq
 from .. import __version__
 from .._exceptions import ReportError
 from ..frames.schema import SCHEMA_VERSION
-from ._common import GROUP_COLUMNS, REPORT_SCHEMA_VERSION, REPORTS, ColumnDoc
+from ._spec import GROUP_COLUMNS, REPORT_SCHEMA_VERSION, REPORTS, ColumnDoc
 
 __all__ = ["column_unit", "export", "read_report", "to_csv", "to_long", "to_parquet"]
 

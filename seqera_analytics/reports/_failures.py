@@ -1,5 +1,4 @@
-"""Failures: run failure rate, task failures by process and exit status, retries, and runs
-that succeeded only thanks to retries.
+"""Failures: run failure rate, task failures by process and exit status, retries.
 
 Definitions
 -----------
@@ -24,49 +23,53 @@ the run's ``submit``); run figures by the run's ``complete`` (fallback ``start``
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
-from ._common import (
-    MS_PER_HOUR,
-    RUN_KEYS,
-    TASK_KEYS,
-    ReportSpec,
-    _combine,
-    _id,
-    _m,
+from ._frame import finish
+from ._inputs import Request, Sources, run_query
+from ._relations import (
+    flag,
+    join_on_run,
+    merge_parts,
+    money,
+    ms_span,
+    ratio,
+    run_rows,
+    task_rows,
+    task_sums,
+)
+from ._rules import (
+    HOUR_MS,
     bounds,
-    document,
-    factorize,
-    finalize,
-    group_sums,
-    is_value,
     normalize_by,
     normalize_period,
-    num,
-    ratio,
-    require,
-    run_frame,
-    span_ms,
+    run_key_columns,
     task_key_columns,
-    ts_ms,
-    with_na,
 )
+from ._spec import RUN_KEYS, TASK_KEYS, ReportSpec, document, id_col, metric
 
-__all__ = [
-    "exit_status_meaning",
-    "failure_report",
-    "runs_needing_attention",
-    "task_attempts",
-    "task_failures",
-]
+__all__ = ["exit_status_meaning", "failure_report", "task_failures"]
 
 #: Nextflow records Integer.MAX_VALUE when a task ended without an exit code (the job or its
 #: node vanished: spot reclaim, instance failure, kill before the wrapper wrote .exitcode).
 NO_EXIT_CODE = 2_147_483_647
+
+FAILURE_TASK_COLUMNS = (
+    "run_id",
+    "name",
+    "status",
+    "attempt",
+    "cost",
+    "cpus",
+    "submit",
+    "start",
+    "complete",
+)
 
 
 def exit_status_meaning(codes: Sequence[Any] | pd.Series) -> pd.Series:
@@ -81,10 +84,7 @@ def exit_status_meaning(codes: Sequence[Any] | pd.Series) -> pd.Series:
         if not isinstance(codes, pd.Series)
         else codes.astype("Int64")
     )
-    uniq = s.dropna().unique()
-    table: dict[int, str] = {}
-    for code in (int(c) for c in uniq):
-        table[code] = _meaning(code)
+    table = {int(c): _meaning(int(c)) for c in s.dropna().unique()}
     return pd.Series(s.map(table).array, index=s.index, dtype="string")
 
 
@@ -119,121 +119,109 @@ def _meaning(code: int) -> str:
     return "error exit of the task script"
 
 
-def _recovered(tasks: pd.DataFrame, failed: np.ndarray) -> np.ndarray:
-    """True for failed rows whose run has a COMPLETED row with the same name and a higher
-    attempt. Integer codes only; only runs with failures are searched."""
-    out = np.zeros(len(tasks), dtype=bool)
-    if not failed.any():
-        return out
-    run_codes, run_uniq = factorize(tasks["run_id"])
-    with_failures = np.zeros(len(run_uniq), dtype=bool)
-    with_failures[run_codes[failed & (run_codes >= 0)]] = True
-    inrun = (run_codes >= 0) & with_failures[np.maximum(run_codes, 0)]
-    completed = is_value(tasks["status"], "COMPLETED") & inrun
-    cand = (completed | failed) & inrun
-    name_codes, name_uniq = factorize(tasks["name"])
-    idx = np.flatnonzero(cand)
-    gi, _ = _combine([(run_codes[idx], len(run_uniq)), (name_codes[idx], len(name_uniq))], len(idx))
-    attempt = num(tasks["attempt"])[idx]
-    attempt = np.where(np.isnan(attempt), 1.0, attempt)
-    is_done = completed[idx]
-    best = np.full(int(gi.max()) + 1 if len(gi) else 0, -np.inf)
-    np.maximum.at(best, gi[is_done], attempt[is_done])
-    is_failed = failed[idx] & (name_codes[idx] >= 0)
-    out[idx[is_failed]] = best[gi[is_failed]] > attempt[is_failed]
-    return out
+def with_recovered(tasks: ir.Table) -> ir.Table:
+    """Tasks with ``recovered``: a FAILED attempt whose run has a COMPLETED attempt of the
+    same name with a higher attempt number (a null attempt counts as 1). Only runs with a
+    failure are searched for such successes."""
+    failed = flag(tasks.status == "FAILED")
+    failing_runs = tasks.filter(failed).select("run_id").distinct()
+    done = (
+        tasks.filter(flag(tasks.status == "COMPLETED") & tasks.name.notnull())
+        .semi_join(failing_runs, "run_id")
+        .group_by(["run_id", "name"])
+        .aggregate(_best=ibis._.attempt.fill_null(1).max())
+    )
+    j = tasks.join(done, [tasks.run_id == done.run_id, tasks.name == done.name], how="left")
+    j = j.drop(*(c for c in ("run_id_right", "name_right") if c in j.columns))
+    recovered = flag(j.status == "FAILED") & (j._best > j.attempt.fill_null(1)).fill_null(False)
+    return j.mutate(recovered=recovered).drop("_best")
 
 
-def _failure_metrics(t: pd.DataFrame) -> Mapping[str, np.ndarray]:
-    failed = is_value(t["status"], "FAILED")
-    executed = ~is_value(t["status"], "CACHED")
-    cost = num(t["cost"])
-    priced = ~np.isnan(cost)
-    attempt = num(t["attempt"])
-    rec = _recovered(t, failed)
-    cpu_ms = np.nan_to_num(num(t["cpus"]) * span_ms(ts_ms(t["complete"]), ts_ms(t["start"])))
+def failure_sums(t: ir.Table) -> dict[str, ir.Value]:
+    """Additive failure figures of task rows carrying ``recovered``."""
+    failed = flag(t.status == "FAILED")
+    executed = ~flag(t.status == "CACHED")
     return {
-        "task_attempts": executed,
-        "failed_attempts": failed,
-        "retried_attempts": executed & (np.nan_to_num(attempt, nan=1.0) > 1),
-        "failed_recovered": rec,
-        "failed_cost": np.where(failed & priced, cost, 0.0),
-        "failed_priced": failed & priced,
-        "failed_cpu_ms": np.where(failed, cpu_ms, 0.0),
+        "task_attempts": t.count(where=executed),
+        "failed_attempts": t.count(where=failed),
+        "retried_attempts": t.count(where=executed & (t.attempt.fill_null(1) > 1)),
+        "failed_recovered": t.count(where=t.recovered),
+        "failed_cost_sum": t.cost.sum(where=failed),
+        "failed_priced": t.count(where=failed & t.cost.notnull()),
+        "failed_cpu_ms": (t.cpus.cast("float64") * ms_span(t.complete, t.start)).sum(where=failed),
     }
 
 
-_FAILURE_TASK_COLUMNS = (
-    "run_id",
-    "name",
-    "status",
-    "attempt",
-    "cost",
-    "cpus",
-    "submit",
-    "start",
-    "complete",
-)
+def failure_columns(g: ir.Table) -> ir.Table:
+    """Unrecovered, unpriced, cost and CPU-hours of failed attempts from :func:`failure_sums`."""
+    return g.mutate(
+        failed_unrecovered=g.failed_attempts - g.failed_recovered,
+        failed_without_cost=g.failed_attempts - g.failed_priced,
+        failed_cost=money(g.failed_cost_sum, g.failed_attempts),
+        failed_cpu_hours=g.failed_cpu_ms.fill_null(0.0) / HOUR_MS,
+    )
+
 
 FAILURE_REPORT = ReportSpec(
     "failures",
     (
-        _m(
+        metric(
             "runs",
             "Int64",
             "count",
             "runs attributed to the period (by their complete, else start, else submit)",
         ),
-        _m("runs_succeeded", "Int64", "count", "runs with status SUCCEEDED"),
-        _m("runs_failed", "Int64", "count", "runs with status FAILED"),
-        _m("runs_cancelled", "Int64", "count", "runs with status CANCELLED"),
-        _m("failure_rate", "Float64", "fraction", "runs_failed / (runs_succeeded + runs_failed)"),
-        _m(
+        metric("runs_succeeded", "Int64", "count", "runs with status SUCCEEDED"),
+        metric("runs_failed", "Int64", "count", "runs with status FAILED"),
+        metric("runs_cancelled", "Int64", "count", "runs with status CANCELLED"),
+        metric(
+            "failure_rate", "Float64", "fraction", "runs_failed / (runs_succeeded + runs_failed)"
+        ),
+        metric(
             "runs_needing_attention",
             "Int64",
             "count",
             "SUCCEEDED runs with failed or retried tasks",
         ),
-        _m(
+        metric(
             "task_attempts",
             "Int64",
             "count",
             "executed task attempts (not CACHED) attributed to the period by task completion",
         ),
-        _m("failed_attempts", "Int64", "count", "attempts with status FAILED"),
-        _m("retried_attempts", "Int64", "count", "attempts with attempt > 1"),
-        _m(
+        metric("failed_attempts", "Int64", "count", "attempts with status FAILED"),
+        metric("retried_attempts", "Int64", "count", "attempts with attempt > 1"),
+        metric(
             "failed_recovered",
             "Int64",
             "count",
             "failed attempts followed by a COMPLETED attempt of the same task name in the same run",
         ),
-        _m("failed_unrecovered", "Int64", "count", "failed attempts never followed by success"),
-        _m("failed_cost", "Float64", "USD", "cost of failed attempts"),
-        _m("failed_cpu_hours", "Float64", "h", "cpus x (complete - start) of failed attempts"),
-        _m("failed_without_cost", "Int64", "count", "failed attempts whose cost is null"),
+        metric("failed_unrecovered", "Int64", "count", "failed attempts never followed by success"),
+        metric("failed_cost", "Float64", "USD", "cost of failed attempts"),
+        metric("failed_cpu_hours", "Float64", "h", "cpus x (complete - start) of failed attempts"),
+        metric("failed_without_cost", "Int64", "count", "failed attempts whose cost is null"),
     ),
     "Run failure rate and task failures by period and group.",
 )
 
 
-def _per_run_failures(
-    tasks: pd.DataFrame, metrics: Mapping[str, np.ndarray] | None = None
-) -> pd.DataFrame:
-    m = metrics if metrics is not None else _failure_metrics(tasks)
-    g = group_sums(tasks, None, by=("run_id",), period=None, lo=None, hi=None, metrics=lambda _: m)
-    return g.drop(columns=["period_ms", "runs"])
-
-
 @document(FAILURE_REPORT, grouped=True, keys=tuple(RUN_KEYS))
 def failure_report(
-    tasks: pd.DataFrame,
-    runs: pd.DataFrame,
+    tasks: Any = None,
+    runs: Any = None,
     period: str | None = "month",
     by: str | Sequence[str] | None = ("pipeline",),
     since: Any = None,
     until: Any = None,
-) -> pd.DataFrame:
+    *,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
     """Run failure rate, failed and retried task attempts, and their cost by period and group.
 
     Parameters
@@ -251,6 +239,7 @@ def failure_report(
         :func:`task_failures`.
     since, until : str, datetime or Timestamp, optional
         Keep runs and tasks attributed to ``[since, until)``.
+    {inputs}
 
     Returns
     -------
@@ -264,6 +253,8 @@ def failure_report(
     ReportError
         Unknown ``period`` or ``by`` name (listing the valid ones), malformed
         ``since``/``until``, or a frame lacking a needed column.
+    CacheError
+        ``cache`` is not a cache, or ``workspace`` is not in it.
 
     See Also
     --------
@@ -290,79 +281,74 @@ def failure_report(
         hint="For failures by process or exit status use task_failures().",
     )
     lo, hi = bounds(since, until)
-    require(tasks, _FAILURE_TASK_COLUMNS, "tasks")
-    require(runs, ["run_id", "status", "submit", "start", "complete"], "runs")
+    req = Request(
+        task_columns=FAILURE_TASK_COLUMNS,
+        run_columns=[*run_key_columns(keys), "status", "submit", "start", "complete"],
+        runs_required="the failure report",
+    )
 
-    m = _failure_metrics(tasks)  # computed once, summed twice
-    t = group_sums(tasks, runs, by=keys, period=p, lo=lo, hi=hi, metrics=lambda _: m)
-    t = t.drop(columns=["runs"])
-    r = run_frame(runs, by=keys, period=p, lo=lo, hi=hi, columns=["status"])
-    pr = _per_run_failures(tasks, m)
-    r = r.merge(pr[["run_id", "failed_attempts", "retried_attempts"]], on="run_id", how="left")
-    st = r["status"].astype("string")
-    r["ok"] = (st == "SUCCEEDED").to_numpy(dtype=bool, na_value=False)
-    r["bad"] = (st == "FAILED").to_numpy(dtype=bool, na_value=False)
-    r["cancelled"] = (st == "CANCELLED").to_numpy(dtype=bool, na_value=False)
-    troubled = (r["failed_attempts"].fillna(0) + r["retried_attempts"].fillna(0)) > 0
-    r["attention"] = r["ok"] & troubled.to_numpy(dtype=bool)
-    rk = ["period_ms", *keys]
-    rs = (
-        r.groupby(rk, dropna=False, sort=True)
-        .agg(
-            runs=("run_id", "nunique"),
-            runs_succeeded=("ok", "sum"),
-            runs_failed=("bad", "sum"),
-            runs_cancelled=("cancelled", "sum"),
-            runs_needing_attention=("attention", "sum"),
+    def build(src: Sources) -> ir.Table:
+        assert src.all_tasks is not None and src.tasks is not None
+        t = with_recovered(src.all_tasks)
+        tp = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=failure_sums, tasks=t)
+        tp = tp.drop("runs")
+        # Whether a run needs attention is decided on all its tasks.
+        st = src.tasks
+        troubled = st.group_by("run_id").aggregate(
+            _troubled=st.count(where=flag(st.status == "FAILED") | (st.attempt.fill_null(1) > 1))
         )
-        .reset_index()
+        r = join_on_run(run_rows(src, keys=keys, period=p, lo=lo, hi=hi), troubled)
+        ok, bad = flag(r.status == "SUCCEEDED"), flag(r.status == "FAILED")
+        rs = r.group_by(["period_ms", *keys]).aggregate(
+            runs=r.run_id.nunique(),
+            runs_succeeded=r.count(where=ok),
+            runs_failed=r.count(where=bad),
+            runs_cancelled=r.count(where=flag(r.status == "CANCELLED")),
+            runs_needing_attention=r.count(where=ok & (r._troubled.fill_null(0) > 0)),
+        )
+        d = merge_parts([tp, rs], on=["period_ms", *keys])
+        counts = [
+            c
+            for c in d.columns
+            if c not in ("period_ms", *keys, "failed_cost_sum", "failed_cpu_ms")
+        ]
+        d = d.mutate(**{c: d[c].fill_null(0) for c in counts})
+        d = failure_columns(d)
+        return d.mutate(failure_rate=ratio(d.runs_failed, d.runs_succeeded + d.runs_failed))
+
+    table = run_query(
+        build,
+        req,
+        tasks=tasks,
+        runs=runs,
+        cache=cache,
+        workspace=workspace,
+        pipeline=pipeline,
+        user=user,
+        run_status=run_status,
+        backend=backend,
     )
-    for c in keys:
-        rs[c] = rs[c].astype("string")
-        t[c] = t[c].astype("string")
-    df = t.merge(rs, on=rk, how="outer")
-    counts = (
-        "task_attempts",
-        "failed_attempts",
-        "retried_attempts",
-        "failed_recovered",
-        "failed_cost",
-        "failed_priced",
-        "failed_cpu_ms",
-        "runs",
-        "runs_succeeded",
-        "runs_failed",
-        "runs_cancelled",
-        "runs_needing_attention",
-    )
-    for c in counts:
-        df[c] = df[c].astype("float64").fillna(0.0)
-    df["failure_rate"] = ratio(df["runs_failed"], df["runs_succeeded"] + df["runs_failed"])
-    df["failed_unrecovered"] = df["failed_attempts"] - df["failed_recovered"]
-    df["failed_without_cost"] = df["failed_attempts"] - df["failed_priced"]
-    df["failed_cost"] = with_na(df["failed_cost"], df["failed_attempts"], df["failed_priced"])
-    df["failed_cpu_hours"] = df["failed_cpu_ms"] / MS_PER_HOUR
-    return finalize(df, FAILURE_REPORT, by=keys, period=p, grouped=True)
+    return finish(table, FAILURE_REPORT, by=keys, period=p, grouped=True)
 
 
 TASK_FAILURES = ReportSpec(
     "task_failures",
     (
-        _id(
+        id_col(
             "exit_meaning", "string", "what the exit code usually means (when exit_status is a key)"
         ),
-        _m("failed_attempts", "Int64", "count", "attempts with status FAILED"),
-        _m(
+        metric("failed_attempts", "Int64", "count", "attempts with status FAILED"),
+        metric(
             "recovered",
             "Int64",
             "count",
             "failed attempts followed by a COMPLETED attempt of the same task name in the same run",
         ),
-        _m("unrecovered", "Int64", "count", "failed attempts never followed by success"),
-        _m("runs", "Int64", "count", "distinct runs with such failures"),
-        _m("cost", "Float64", "USD", "cost of the failed attempts"),
-        _m("cpu_hours", "Float64", "h", "cpus x (complete - start) of the failed attempts"),
-        _m("tasks_without_cost", "Int64", "count", "failed attempts whose cost is null"),
+        metric("unrecovered", "Int64", "count", "failed attempts never followed by success"),
+        metric("runs", "Int64", "count", "distinct runs with such failures"),
+        metric("cost", "Float64", "USD", "cost of the failed attempts"),
+        metric("cpu_hours", "Float64", "h", "cpus x (complete - start) of the failed attempts"),
+        metric("tasks_without_cost", "Int64", "count", "failed attempts whose cost is null"),
     ),
     "Failed task attempts by process and exit status.",
 )
@@ -372,13 +358,20 @@ _TASK_FAILURE_KEYS = (*TASK_KEYS, *RUN_KEYS)
 
 @document(TASK_FAILURES, grouped=True, keys=_TASK_FAILURE_KEYS)
 def task_failures(
-    tasks: pd.DataFrame,
-    runs: pd.DataFrame | None = None,
+    tasks: Any = None,
+    runs: Any = None,
     by: str | Sequence[str] | None = ("process", "exit_status"),
     period: str | None = None,
     since: Any = None,
     until: Any = None,
-) -> pd.DataFrame:
+    *,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
     """Failed task attempts by process and exit status (or any other keys).
 
     Parameters
@@ -394,6 +387,7 @@ def task_failures(
         Set it for trends.
     since, until : str, datetime or Timestamp, optional
         Keep attempts attributed to ``[since, until)``.
+    {inputs}
 
     Returns
     -------
@@ -409,6 +403,8 @@ def task_failures(
     ReportError
         Unknown ``period`` or ``by`` name, malformed ``since``/``until``, or a frame lacking
         a needed column.
+    CacheError
+        ``cache`` is not a cache, or ``workspace`` is not in it.
 
     Notes
     -----
@@ -421,237 +417,60 @@ def task_failures(
     p = normalize_period(period)
     keys = normalize_by(by, _TASK_FAILURE_KEYS, report="task failure")
     lo, hi = bounds(since, until)
-    require(
-        tasks,
-        [*_FAILURE_TASK_COLUMNS, *(c for k in keys if k in TASK_KEYS for c in task_key_columns(k))],
-        "tasks",
+    run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
+    req = Request(
+        task_columns=[*FAILURE_TASK_COLUMNS, *task_key_columns(keys)],
+        run_columns=run_key_columns(run_keys),
+        run_optional=["submit"],
+        runs_required=f"grouping by {', '.join(run_keys)}" if run_keys else "",
     )
+    gk = [*(["period_ms"] if p else []), *keys]
 
-    def metrics(t: pd.DataFrame) -> Mapping[str, np.ndarray]:
-        m = _failure_metrics(t)
-        return {
-            k: m[k]
-            for k in (
-                "failed_attempts",
-                "failed_recovered",
-                "failed_cost",
-                "failed_priced",
-                "failed_cpu_ms",
-            )
-        }
-
-    df = group_sums(tasks, runs, by=keys, period=p, lo=lo, hi=hi, metrics=metrics)
-    # `runs` counts runs with any task in the group: recount over failed attempts only.
-    df = df[df["failed_attempts"] > 0].reset_index(drop=True)
-    if len(df):
-        failed_only = tasks[is_value(tasks["status"], "FAILED")]
-        runs_count = group_sums(
-            failed_only,
-            runs,
-            by=keys,
-            period=p,
-            lo=lo,
-            hi=hi,
-            metrics=lambda t: {"n": None},
+    def build(src: Sources) -> ir.Table:
+        assert src.tasks is not None
+        failed = with_recovered(src.tasks).filter(ibis._.status == "FAILED")
+        t = task_rows(src, keys=keys, period=p, lo=lo, hi=hi, tasks=failed)
+        g = t.aggregate(
+            by=gk,
+            failed_attempts=t.count(),
+            recovered=t.count(where=t.recovered),
+            runs=t.run_id.nunique(),
+            _cost=t.cost.sum(),
+            _priced=t.cost.count(),
+            _cpu_ms=(t.cpus.cast("float64") * ms_span(t.complete, t.start)).sum(),
         )
-        on = ["period_ms", *keys]
-        df = df.drop(columns=["runs"]).merge(runs_count[[*on, "runs"]], on=on, how="left")
-    df = df.rename(columns={"failed_recovered": "recovered", "failed_cpu_ms": "cpu_ms"})
-    df["unrecovered"] = df["failed_attempts"] - df["recovered"]
-    df["tasks_without_cost"] = df["failed_attempts"] - df["failed_priced"]
-    df["cost"] = with_na(df["failed_cost"], df["failed_attempts"], df["failed_priced"])
-    df["cpu_hours"] = df["cpu_ms"] / MS_PER_HOUR
-    if "exit_status" in keys:
-        df["exit_meaning"] = exit_status_meaning(df["exit_status"]).array
+        g = g.filter(g.failed_attempts > 0)  # no row for a group-less total of nothing
+        return g.mutate(
+            unrecovered=g.failed_attempts - g.recovered,
+            tasks_without_cost=g.failed_attempts - g._priced,
+            cost=money(g._cost, g.failed_attempts),
+            cpu_hours=g._cpu_ms.fill_null(0.0) / HOUR_MS,
+        )
+
+    table = run_query(
+        build,
+        req,
+        tasks=tasks,
+        runs=runs,
+        cache=cache,
+        workspace=workspace,
+        pipeline=pipeline,
+        user=user,
+        run_status=run_status,
+        backend=backend,
+    )
     order = [*(["period"] if p else []), "failed_attempts", *keys]
-    out = finalize(df, TASK_FAILURES, by=keys, period=p, grouped=True, sort=[])
-    if len(out):
-        asc = [c != "failed_attempts" for c in order]  # most failures first
-        out = out.sort_values(order, ascending=asc, kind="stable", na_position="last").reset_index(
-            drop=True
-        )
-    if "exit_status" not in keys:
+    out = finish(
+        table,
+        TASK_FAILURES,
+        by=keys,
+        period=p,
+        grouped=True,
+        sort=order,
+        ascending=[c != "failed_attempts" for c in order],
+    )  # most failures first
+    if "exit_status" in keys:
+        out["exit_meaning"] = exit_status_meaning(out["exit_status"]).array
+    else:
         out = out.drop(columns=["exit_meaning"])
-    return out
-
-
-ATTEMPTS = ReportSpec(
-    "task_attempts",
-    (
-        _id("run_id", "string", "workflow run id"),
-        _id("task_id", "Int64", "Nextflow task id within the run"),
-        _id("name", "string", "task name: process (tag)"),
-        _id("process", "string", "fully qualified process name"),
-        _m("attempt", "Int64", "count", "attempt number, from 1"),
-        _id("status", "string", "task status"),
-        _id("exit_status", "Int64", "exit code"),
-        _id("exit_meaning", "string", "what the exit code usually means"),
-        _id("error_action", "string", "error strategy applied (RETRY, TERMINATE, IGNORE...)"),
-        _id("complete", "datetime64[ms, UTC]", "completion time", "UTC"),
-        _m("cost", "Float64", "USD", "Seqera's cost of the attempt"),
-        _m("cpu_hours", "Float64", "h", "cpus x (complete - start)"),
-        _id(
-            "eventually_succeeded",
-            "boolean",
-            "the attempt is COMPLETED, or a COMPLETED attempt "
-            "with the same name and a higher attempt exists in the run",
-        ),
-    ),
-    "Every failed or retried task attempt.",
-)
-
-
-@document(ATTEMPTS)
-def task_attempts(tasks: pd.DataFrame) -> pd.DataFrame:
-    """Every failed attempt and every retry (``attempt > 1``), with whether the task
-    eventually succeeded.
-
-    Parameters
-    ----------
-    tasks : pandas.DataFrame
-        Needs ``run_id``, ``task_id``, ``name``, ``process``, ``status``, ``attempt``,
-        ``exit_status``, ``error_action``, ``cost``, ``cpus``, ``start``, ``complete``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per such attempt, sorted by run, name and attempt:
-
-            {columns}
-
-    Raises
-    ------
-    ReportError
-        The frame lacks a needed column.
-
-    Notes
-    -----
-    Source: ``GET /workflow/{id}/tasks``.
-    """
-    require(
-        tasks,
-        [
-            "run_id",
-            "task_id",
-            "name",
-            "process",
-            "status",
-            "attempt",
-            "exit_status",
-            "error_action",
-            "cost",
-            "cpus",
-            "start",
-            "complete",
-        ],
-        "tasks",
-    )
-    failed = is_value(tasks["status"], "FAILED")
-    attempt = np.nan_to_num(num(tasks["attempt"]), nan=1.0)
-    rec = _recovered(tasks, failed)
-    keep = failed | (attempt > 1)
-    t = tasks.loc[
-        keep,
-        [
-            "run_id",
-            "task_id",
-            "name",
-            "process",
-            "attempt",
-            "status",
-            "exit_status",
-            "error_action",
-            "complete",
-            "cost",
-        ],
-    ].reset_index(drop=True)
-    t["cpu_hours"] = (
-        num(tasks["cpus"]) * span_ms(ts_ms(tasks["complete"]), ts_ms(tasks["start"]))
-    )[keep] / MS_PER_HOUR
-    t["exit_meaning"] = exit_status_meaning(t["exit_status"]).array
-    done = is_value(tasks["status"], "COMPLETED")[keep]
-    t["eventually_succeeded"] = done | rec[keep]
-    return finalize(t, ATTEMPTS, sort=["run_id", "name", "attempt", "task_id"])
-
-
-ATTENTION = ReportSpec(
-    "runs_needing_attention",
-    (
-        _id("run_id", "string", "workflow run id"),
-        _id("run_name", "string", "run name"),
-        _id("pipeline", "string", "runs.project_name"),
-        _id("user", "string", "runs.user_name"),
-        _id("workspace", "string", "'org/workspace'"),
-        _id("complete", "datetime64[ms, UTC]", "run completion", "UTC"),
-        _m("failed_attempts", "Int64", "count", "FAILED attempts"),
-        _m("retried_attempts", "Int64", "count", "attempts with attempt > 1"),
-        _m(
-            "failed_unrecovered",
-            "Int64",
-            "count",
-            "failed attempts never followed by success (ignored by the error strategy)",
-        ),
-        _m("failed_cost", "Float64", "USD", "cost of the failed attempts"),
-        _m("failed_cpu_hours", "Float64", "h", "cpus x (complete - start) of the failed attempts"),
-        _m("failed_cost_share", "Float64", "fraction", "failed_cost / the run's task cost"),
-    ),
-    "Succeeded runs with failed or retried tasks.",
-)
-
-
-@document(ATTENTION)
-def runs_needing_attention(
-    tasks: pd.DataFrame, runs: pd.DataFrame, since: Any = None, until: Any = None
-) -> pd.DataFrame:
-    """Runs that SUCCEEDED although some of their tasks failed or were retried.
-
-    Parameters
-    ----------
-    tasks : pandas.DataFrame
-        Needs ``run_id``, ``name``, ``status``, ``attempt``, ``cost``, ``cpus``, ``submit``,
-        ``start``, ``complete``.
-    runs : pandas.DataFrame
-        Needs ``run_id``, ``status``, ``submit``, ``start``, ``complete``; ``run_name``,
-        ``project_name``, ``user_name``, ``workspace`` are shown when present.
-    since, until : str, datetime or Timestamp, optional
-        Keep runs attributed to ``[since, until)``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per such run, most failed cost first:
-
-            {columns}
-
-    Raises
-    ------
-    ReportError
-        Malformed ``since``/``until`` or a frame lacking a needed column.
-    """
-    lo, hi = bounds(since, until)
-    require(tasks, _FAILURE_TASK_COLUMNS, "tasks")
-    require(runs, ["run_id", "status", "submit", "start", "complete"], "runs")
-    shown = [c for c in ("run_name", "project_name", "user_name", "workspace") if c in runs]
-    r = run_frame(runs, by=(), period=None, lo=lo, hi=hi, columns=["status", "complete", *shown])
-    r = r[(r["status"].astype("string") == "SUCCEEDED").to_numpy(dtype=bool, na_value=False)]
-
-    def metrics(t: pd.DataFrame) -> Mapping[str, np.ndarray]:
-        m = dict(_failure_metrics(t))
-        cost = num(t["cost"])
-        m["all_cost"] = np.nan_to_num(cost)
-        return m
-
-    pr = group_sums(tasks, None, by=("run_id",), period=None, lo=None, hi=None, metrics=metrics)
-    df = r.merge(pr, on="run_id", how="inner")
-    df = df[(df["failed_attempts"] + df["retried_attempts"]) > 0].copy()
-    df = df.rename(columns={"project_name": "pipeline", "user_name": "user"})
-    df["failed_unrecovered"] = df["failed_attempts"] - df["failed_recovered"]
-    df["failed_cost_share"] = ratio(df["failed_cost"], df["all_cost"])
-    df["failed_cost"] = with_na(df["failed_cost"], df["failed_attempts"], df["failed_priced"])
-    df["failed_cpu_hours"] = df["failed_cpu_ms"] / MS_PER_HOUR
-    out = finalize(df, ATTENTION, sort=[])
-    if len(out):
-        out = out.sort_values(
-            ["failed_cost", "run_id"], ascending=[False, True], na_position="last", kind="stable"
-        ).reset_index(drop=True)
     return out

@@ -15,6 +15,8 @@ Definitions
 * Runtime figures count **executed** tasks: CACHED tasks did not run in the run that lists
   them (:func:`run_runtimes` shows their requested CPU-hours apart, so that ``cpu_hours +
   cached_cpu_hours`` reconciles with Seqera's ``cpuTime``).
+* Quantiles (median, p90, quartiles) interpolate linearly between observations, as
+  :func:`numpy.quantile`, on every engine.
 
 Attribution: tasks by ``complete`` (fallback ``start``, ``submit``, the run's ``submit``), runs
 by their own ``complete`` (fallback ``start``, ``submit``); UTC periods.
@@ -22,46 +24,35 @@ by their own ``complete`` (fallback ``start``, ``submit``); UTC periods.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import pandas as pd
+import ibis.expr.types as ir
 
-from ._common import (
-    MS_PER_HOUR,
-    MS_PER_MINUTE,
-    RUN_KEYS,
-    TASK_KEYS,
-    ReportSpec,
-    _id,
-    _m,
-    attributed_task_ms,
+from ._frame import finish
+from ._inputs import Request, Sources, run_query
+from ._relations import (
+    flag,
+    join_on_run,
+    merge_parts,
+    ms_span,
+    ratio,
+    run_rows,
+    task_sums,
+)
+from ._rules import (
+    HOUR_MS,
+    MINUTE_MS,
     bounds,
-    distinct_per_group,
-    document,
-    factorize,
-    finalize,
-    group_sums,
-    grouped_stats,
-    is_value,
     normalize_by,
     normalize_period,
-    num,
-    ratio,
-    require,
-    run_frame,
-    span_ms,
-    task_groups,
-    task_key_columns,
-    td_ms,
-    ts_ms,
-    window_mask,
+    run_key_columns,
 )
+from ._spec import RUN_KEYS, ReportSpec, document, id_col, metric
 
-__all__ = ["process_runtimes", "run_runtimes", "runtime_report"]
+__all__ = ["RUNTIME_TASK_COLUMNS", "run_runtimes", "runtime_report"]
 
-_RUNTIME_TASK_COLUMNS = (
+RUNTIME_TASK_COLUMNS = (
     "run_id",
     "status",
     "cpus",
@@ -73,57 +64,85 @@ _RUNTIME_TASK_COLUMNS = (
 )
 
 
-def _runtime_metrics(t: pd.DataFrame) -> Mapping[str, np.ndarray]:
-    executed = ~is_value(t["status"], "CACHED")
-    cpus = num(t["cpus"])
-    pcpu = num(t["pcpu"])
-    real = td_ms(t["realtime"])
-    wall = span_ms(ts_ms(t["complete"]), ts_ms(t["start"]))
-    measured = executed & ~np.isnan(pcpu) & ~np.isnan(real) & ~np.isnan(cpus)
-    cpu_ms = cpus * wall
+def _runtime_sums(t: ir.Table) -> dict[str, ir.Value]:
+    """Additive runtime figures of task rows (executed tasks; cached CPU apart)."""
+    executed = ~flag(t.status == "CACHED")
+    real = t.realtime.cast("float64")
+    cpu_ms = t.cpus.cast("float64") * ms_span(t.complete, t.start)
+    measured = executed & t.pcpu.notnull() & t.realtime.notnull() & t.cpus.notnull()
     return {
-        "tasks": executed,
-        "realtime_ms": np.where(executed, np.nan_to_num(real), 0.0),
-        "cpu_ms": np.where(executed, np.nan_to_num(cpu_ms), 0.0),
-        "cached_cpu_ms": np.where(~executed, np.nan_to_num(cpu_ms), 0.0),
-        "used_ms": np.where(measured, pcpu / 100.0 * real, 0.0),
-        "req_real_ms": np.where(measured, cpus * real, 0.0),
+        "tasks": t.count(where=executed),
+        "tasks_cached": t.count(where=~executed),
+        "realtime_ms": real.sum(where=executed),
+        "cpu_ms": cpu_ms.sum(where=executed),
+        "cached_cpu_ms": cpu_ms.sum(where=~executed),
+        "used_ms": (t.pcpu / 100.0 * real).sum(where=measured),
+        "req_real_ms": (t.cpus.cast("float64") * real).sum(where=measured),
     }
+
+
+def _runtime_columns(g: ir.Table) -> ir.Table:
+    """Hours and efficiency from summed :func:`_runtime_sums` figures (nothing -> 0)."""
+    z = {c: g[c].fill_null(0) for c in _runtime_sums_names if c in g.columns}
+    hours = {
+        "realtime_hours": "realtime_ms",
+        "cpu_hours": "cpu_ms",
+        "cached_cpu_hours": "cached_cpu_ms",
+        "cpu_hours_used": "used_ms",
+    }
+    return g.mutate(
+        **{c: z[c] for c in ("tasks", "tasks_cached") if c in z},
+        **{h: z[ms] / HOUR_MS for h, ms in hours.items() if ms in z},
+        cpu_efficiency=ratio(z["used_ms"], z["req_real_ms"]),
+    )
+
+
+_runtime_sums_names = (
+    "tasks",
+    "tasks_cached",
+    "realtime_ms",
+    "cpu_ms",
+    "cached_cpu_ms",
+    "used_ms",
+    "req_real_ms",
+)
 
 
 RUN_RUNTIMES = ReportSpec(
     "run_runtimes",
     (
-        _id("run_id", "string", "workflow run id"),
-        _id("run_name", "string", "run name"),
-        _id("pipeline", "string", "runs.project_name"),
-        _id("user", "string", "runs.user_name"),
-        _id("workspace", "string", "'org/workspace'"),
-        _id("run_status", "string", "runs.status"),
-        _id("submit", "datetime64[ms, UTC]", "run submission", "UTC"),
-        _id("start", "datetime64[ms, UTC]", "run start", "UTC"),
-        _id("complete", "datetime64[ms, UTC]", "run completion (null while active)", "UTC"),
-        _m("wall_hours", "Float64", "h", "complete - start"),
-        _m("queue_minutes", "Float64", "min", "start - submit"),
-        _m("tasks", "Int64", "count", "executed task attempts (not CACHED)"),
-        _m("tasks_cached", "Int64", "count", "CACHED tasks"),
-        _m("realtime_hours", "Float64", "h", "sum of realtime of executed tasks"),
-        _m(
+        id_col("run_id", "string", "workflow run id"),
+        id_col("run_name", "string", "run name"),
+        id_col("pipeline", "string", "runs.project_name"),
+        id_col("user", "string", "runs.user_name"),
+        id_col("workspace", "string", "'org/workspace'"),
+        id_col("run_status", "string", "runs.status"),
+        id_col("submit", "datetime64[ms, UTC]", "run submission", "UTC"),
+        id_col("start", "datetime64[ms, UTC]", "run start", "UTC"),
+        id_col("complete", "datetime64[ms, UTC]", "run completion (null while active)", "UTC"),
+        metric("wall_hours", "Float64", "h", "complete - start"),
+        metric("queue_minutes", "Float64", "min", "start - submit"),
+        metric("tasks", "Int64", "count", "executed task attempts (not CACHED)"),
+        metric("tasks_cached", "Int64", "count", "CACHED tasks"),
+        metric("realtime_hours", "Float64", "h", "sum of realtime of executed tasks"),
+        metric(
             "cpu_hours",
             "Float64",
             "h",
             "requested: sum of cpus x (complete - start) of executed tasks",
         ),
-        _m(
+        metric(
             "cached_cpu_hours",
             "Float64",
             "h",
             "the same for CACHED tasks (Seqera's cpuTime counts "
             "them: cpu_hours + cached_cpu_hours ~ seqera_cpu_hours)",
         ),
-        _m("seqera_cpu_hours", "Float64", "h", "Seqera's cpuTime (runs.cpu_time), for comparison"),
-        _m("cpu_hours_used", "Float64", "h", "sum of pcpu / 100 x realtime of executed tasks"),
-        _m(
+        metric(
+            "seqera_cpu_hours", "Float64", "h", "Seqera's cpuTime (runs.cpu_time), for comparison"
+        ),
+        metric("cpu_hours_used", "Float64", "h", "sum of pcpu / 100 x realtime of executed tasks"),
+        metric(
             "cpu_efficiency",
             "Float64",
             "fraction",
@@ -137,8 +156,18 @@ RUN_RUNTIMES = ReportSpec(
 
 @document(RUN_RUNTIMES)
 def run_runtimes(
-    tasks: pd.DataFrame, runs: pd.DataFrame, since: Any = None, until: Any = None
-) -> pd.DataFrame:
+    tasks: Any = None,
+    runs: Any = None,
+    since: Any = None,
+    until: Any = None,
+    *,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
     """Wall time, queue time and CPU-hours (requested and used) of every run.
 
     Parameters
@@ -153,6 +182,7 @@ def run_runtimes(
     since, until : str, datetime or Timestamp, optional
         Keep runs attributed (``complete``, else ``start``, else ``submit``) to
         ``[since, until)``.
+    {inputs}
 
     Returns
     -------
@@ -165,6 +195,8 @@ def run_runtimes(
     ------
     ReportError
         Malformed ``since``/``until`` or a frame lacking a needed column.
+    CacheError
+        ``cache`` is not a cache, or ``workspace`` is not in it.
 
     Notes
     -----
@@ -173,83 +205,74 @@ def run_runtimes(
     ``GET /workflow/{id}/tasks``.
     """
     lo, hi = bounds(since, until)
-    require(tasks, _RUNTIME_TASK_COLUMNS, "tasks")
-    require(runs, ["run_id", "submit", "start", "complete"], "runs")
-    shown = [
-        c
-        for c in ("run_name", "project_name", "user_name", "workspace", "status", "cpu_time")
-        if c in runs.columns
-    ]
-    r = run_frame(
-        runs, by=(), period=None, lo=lo, hi=hi, columns=["submit", "start", "complete", *shown]
+    req = Request(
+        task_columns=RUNTIME_TASK_COLUMNS,
+        run_columns=["run_id", "submit", "start", "complete"],
+        run_optional=["run_name", "project_name", "user_name", "workspace", "status", "cpu_time"],
+        runs_required="the per-run runtime report",
     )
-    g = group_sums(
-        tasks,
-        None,
-        by=("run_id",),
-        period=None,
-        lo=None,
-        hi=None,
-        metrics=lambda t: {**_runtime_metrics(t), "tasks_cached": is_value(t["status"], "CACHED")},
+
+    def build(src: Sources) -> ir.Table:
+        assert src.tasks is not None
+        r = run_rows(src, keys=(), period=None, lo=lo, hi=hi)
+        per_run = src.tasks.group_by("run_id").aggregate(**_runtime_sums(src.tasks))
+        d = join_on_run(r, per_run)
+        d = _runtime_columns(d)
+        return d.mutate(
+            pipeline=d.project_name,
+            user=d.user_name,
+            run_status=d.status,
+            wall_hours=ms_span(d.complete, d.start) / HOUR_MS,
+            queue_minutes=ms_span(d.start, d.submit) / MINUTE_MS,
+            seqera_cpu_hours=d.cpu_time.cast("float64") / HOUR_MS,
+        )
+
+    table = run_query(
+        build,
+        req,
+        tasks=tasks,
+        runs=runs,
+        cache=cache,
+        workspace=workspace,
+        pipeline=pipeline,
+        user=user,
+        run_status=run_status,
+        backend=backend,
     )
-    df = r.merge(g.drop(columns=["period_ms", "runs"]), on="run_id", how="left")
-    for c in (
-        "tasks",
-        "tasks_cached",
-        "realtime_ms",
-        "cpu_ms",
-        "cached_cpu_ms",
-        "used_ms",
-        "req_real_ms",
-    ):
-        df[c] = df[c].astype("float64").fillna(0.0)
-    df = df.rename(
-        columns={"project_name": "pipeline", "user_name": "user", "status": "run_status"}
-    )
-    sub, st, co = ts_ms(df["submit"]), ts_ms(df["start"]), ts_ms(df["complete"])
-    df["wall_hours"] = span_ms(co, st) / MS_PER_HOUR
-    df["queue_minutes"] = span_ms(st, sub) / MS_PER_MINUTE
-    df["realtime_hours"] = df["realtime_ms"] / MS_PER_HOUR
-    df["cpu_hours"] = df["cpu_ms"] / MS_PER_HOUR
-    df["cached_cpu_hours"] = df["cached_cpu_ms"] / MS_PER_HOUR
-    df["cpu_hours_used"] = df["used_ms"] / MS_PER_HOUR
-    df["cpu_efficiency"] = ratio(df["used_ms"], df["req_real_ms"])
-    if "cpu_time" in df:
-        df["seqera_cpu_hours"] = td_ms(df["cpu_time"]) / MS_PER_HOUR
-    return finalize(df, RUN_RUNTIMES, sort=["submit", "run_id"])
+    return finish(table, RUN_RUNTIMES, sort=["submit", "run_id"])
 
 
 RUNTIME_REPORT = ReportSpec(
     "runtime",
     (
-        _m(
+        metric(
             "runs",
             "Int64",
             "count",
             "runs attributed to the period (by their complete, else start, else submit)",
         ),
-        _m("wall_hours_median", "Float64", "h", "median run wall time (complete - start)"),
-        _m("wall_hours_p90", "Float64", "h", "90th percentile of run wall time"),
-        _m("wall_hours_max", "Float64", "h", "longest run wall time"),
-        _m("queue_minutes_median", "Float64", "min", "median run queue time (start - submit)"),
-        _m("queue_minutes_p90", "Float64", "min", "90th percentile of run queue time"),
-        _m("queue_minutes_max", "Float64", "min", "longest run queue time"),
-        _m(
+        metric("wall_hours_median", "Float64", "h", "median run wall time (complete - start)"),
+        metric("wall_hours_p90", "Float64", "h", "90th percentile of run wall time"),
+        metric("wall_hours_max", "Float64", "h", "longest run wall time"),
+        metric("queue_minutes_median", "Float64", "min", "median run queue time (start - submit)"),
+        metric("queue_minutes_p90", "Float64", "min", "90th percentile of run queue time"),
+        metric("queue_minutes_max", "Float64", "min", "longest run queue time"),
+        metric(
             "tasks",
             "Int64",
             "count",
             "executed task attempts attributed to the period (by task complete time)",
         ),
-        _m("realtime_hours", "Float64", "h", "sum of task realtime"),
-        _m(
+        metric("realtime_hours", "Float64", "h", "sum of task realtime"),
+        metric(
             "cpu_hours",
             "Float64",
             "h",
             "requested CPU time: sum of cpus x (complete - start) "
             "(Seqera's cpuTime definition), executed tasks",
         ),
-        _m("cpu_hours_used", "Float64", "h", "sum of pcpu / 100 x realtime"),
-        _m(
+        metric("cpu_hours_used", "Float64", "h", "sum of pcpu / 100 x realtime"),
+        metric(
             "cpu_efficiency",
             "Float64",
             "fraction",
@@ -262,13 +285,20 @@ RUNTIME_REPORT = ReportSpec(
 
 @document(RUNTIME_REPORT, grouped=True, keys=tuple(RUN_KEYS))
 def runtime_report(
-    tasks: pd.DataFrame,
-    runs: pd.DataFrame,
+    tasks: Any = None,
+    runs: Any = None,
     period: str | None = "month",
     by: str | Sequence[str] | None = ("pipeline",),
     since: Any = None,
     until: Any = None,
-) -> pd.DataFrame:
+    *,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
     """Runtime trends: run wall/queue time distributions and CPU-hours by period and group.
 
     Parameters
@@ -286,6 +316,7 @@ def runtime_report(
         :func:`process_runtimes`.
     since, until : str, datetime or Timestamp, optional
         Keep runs and tasks attributed to ``[since, until)``.
+    {inputs}
 
     Returns
     -------
@@ -299,6 +330,8 @@ def runtime_report(
     ReportError
         Unknown ``period`` or ``by`` name (listing the valid ones), malformed
         ``since``/``until``, or a frame lacking a needed column.
+    CacheError
+        ``cache`` is not a cache, or ``workspace`` is not in it.
 
     See Also
     --------
@@ -325,157 +358,40 @@ def runtime_report(
         hint="For per-process runtimes use process_runtimes().",
     )
     lo, hi = bounds(since, until)
-    require(tasks, _RUNTIME_TASK_COLUMNS, "tasks")
-    require(runs, ["run_id", "submit", "start", "complete"], "runs")
+    req = Request(
+        task_columns=RUNTIME_TASK_COLUMNS,
+        run_columns=[*run_key_columns(keys), "submit", "start", "complete"],
+        runs_required="the runtime report",
+    )
 
-    t = group_sums(tasks, runs, by=keys, period=p, lo=lo, hi=hi, metrics=_runtime_metrics)
-    t = t.drop(columns=["runs"])
-    r = run_frame(runs, by=keys, period=p, lo=lo, hi=hi, columns=["submit", "start", "complete"])
-    sub, st, co = ts_ms(r["submit"]), ts_ms(r["start"]), ts_ms(r["complete"])
-    r["wall_hours"] = span_ms(co, st) / MS_PER_HOUR
-    r["queue_minutes"] = span_ms(st, sub) / MS_PER_MINUTE
-    rk = ["period_ms", *keys]
-    if len(r):
-        gb = r.groupby(rk, dropna=False, sort=True)
-        rs = gb.agg(
-            runs=("run_id", "nunique"),
-            wall_hours_median=("wall_hours", "median"),
-            wall_hours_max=("wall_hours", "max"),
-            queue_minutes_median=("queue_minutes", "median"),
-            queue_minutes_max=("queue_minutes", "max"),
+    def build(src: Sources) -> ir.Table:
+        t = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=_runtime_sums)
+        t = t.drop("runs", "tasks_cached", "cached_cpu_ms")
+        r = run_rows(src, keys=keys, period=p, lo=lo, hi=hi)
+        wall = ms_span(r.complete, r.start) / HOUR_MS
+        queue = ms_span(r.start, r.submit) / MINUTE_MS
+        rs = r.group_by(["period_ms", *keys]).aggregate(
+            runs=r.run_id.nunique(),
+            wall_hours_median=wall.quantile(0.5),
+            wall_hours_p90=wall.quantile(0.9),
+            wall_hours_max=wall.max(),
+            queue_minutes_median=queue.quantile(0.5),
+            queue_minutes_p90=queue.quantile(0.9),
+            queue_minutes_max=queue.max(),
         )
-        rs["wall_hours_p90"] = gb["wall_hours"].quantile(0.9)
-        rs["queue_minutes_p90"] = gb["queue_minutes"].quantile(0.9)
-        rs = rs.reset_index()
-    else:
-        rs = r[rk].copy()
-    for c in rk[1:]:
-        rs[c] = rs[c].astype("string")
-        t[c] = t[c].astype("string")
-    df = t.merge(rs, on=rk, how="outer")
-    for c in ("tasks", "realtime_ms", "cpu_ms", "used_ms", "req_real_ms"):
-        df[c] = df[c].astype("float64").fillna(0.0)
-    if "runs" in df:
-        df["runs"] = df["runs"].astype("float64").fillna(0.0)
-    df["realtime_hours"] = df["realtime_ms"] / MS_PER_HOUR
-    df["cpu_hours"] = df["cpu_ms"] / MS_PER_HOUR
-    df["cpu_hours_used"] = df["used_ms"] / MS_PER_HOUR
-    df["cpu_efficiency"] = ratio(df["used_ms"], df["req_real_ms"])
-    return finalize(df, RUNTIME_REPORT, by=keys, period=p, grouped=True)
+        d = merge_parts([t, rs], on=["period_ms", *keys])
+        return _runtime_columns(d.mutate(runs=d.runs.fill_null(0)))
 
-
-PROCESS_RUNTIMES = ReportSpec(
-    "process_runtimes",
-    (
-        _m(
-            "tasks",
-            "Int64",
-            "count",
-            "task attempts with the statuses asked for (default COMPLETED)",
-        ),
-        _m("runs", "Int64", "count", "distinct runs"),
-        _m("realtime_minutes_median", "Float64", "min", "median task realtime"),
-        _m("realtime_minutes_p90", "Float64", "min", "90th percentile of task realtime"),
-        _m("realtime_minutes_max", "Float64", "min", "longest task realtime"),
-        _m("realtime_minutes_mean", "Float64", "min", "mean task realtime"),
-        _m("realtime_hours", "Float64", "h", "sum of task realtime"),
-        _m("queue_minutes_median", "Float64", "min", "median task queue time (start - submit)"),
-        _m("cpu_hours", "Float64", "h", "requested: sum of cpus x (complete - start)"),
-        _m("cpu_hours_used", "Float64", "h", "sum of pcpu / 100 x realtime"),
-    ),
-    "Per-process task realtime distributions.",
-)
-
-_PROCESS_RUNTIME_KEYS = tuple(k for k in (*TASK_KEYS, *RUN_KEYS) if k != "label")
-
-
-@document(PROCESS_RUNTIMES, grouped=True, keys=_PROCESS_RUNTIME_KEYS)
-def process_runtimes(
-    tasks: pd.DataFrame,
-    runs: pd.DataFrame | None = None,
-    by: str | Sequence[str] | None = ("process",),
-    period: str | None = None,
-    since: Any = None,
-    until: Any = None,
-    statuses: Sequence[str] = ("COMPLETED",),
-) -> pd.DataFrame:
-    """Per-process realtime distribution (median, p90, max), optionally per period.
-
-    Parameters
-    ----------
-    tasks : pandas.DataFrame
-        Needs ``run_id``, ``status``, ``realtime``, ``cpus``, ``pcpu``, ``submit``, ``start``,
-        ``complete`` and the columns of the task-level keys in ``by``.
-    runs : pandas.DataFrame, optional
-        Needed for run-level keys in ``by`` (e.g. ``pipeline``).
-    by : sequence of str or comma-separated str, default ("process",)
-        Group keys (see Notes; ``label`` is not supported here).
-    period : {"month", "week", "day", "quarter", "year"} or None, default None
-        Set it for per-process trends.
-    since, until : str, datetime or Timestamp, optional
-        Keep tasks attributed to ``[since, until)``.
-    statuses : sequence of str, default ("COMPLETED",)
-        Task statuses included. CACHED tasks repeat an earlier execution's numbers; FAILED
-        attempts are in :func:`seqera_analytics.reports.failure_report`.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per group (and period), sorted by keys:
-
-            {columns}
-
-        ``period`` and ``period_label`` are present only when ``period`` is set.
-
-    Raises
-    ------
-    ReportError
-        Unknown ``period`` or ``by`` name, malformed ``since``/``until``, or a frame lacking
-        a needed column.
-
-    Notes
-    -----
-    Group keys:
-
-    {keys}
-
-    Source: ``GET /workflow/{id}/tasks`` (``realtime`` in ms, ``submit``/``start``/``complete``).
-    """
-    p = normalize_period(period)
-    keys = normalize_by(by, _PROCESS_RUNTIME_KEYS, report="process runtime")
-    lo, hi = bounds(since, until)
-    need = [
-        *_RUNTIME_TASK_COLUMNS,
-        *(c for k in keys if k in TASK_KEYS for c in task_key_columns(k)),
-    ]
-    require(tasks, need, "tasks")
-    ms = attributed_task_ms(tasks, runs)
-    mask = window_mask(ms, lo, hi)
-    keep = tasks["status"].isin(list(statuses)).to_numpy(dtype=bool, na_value=False)
-    mask = keep if mask is None else (mask & keep)
-    gi, groups = task_groups(tasks, runs, keys, period=p, ms=ms, mask=mask)
-    ng = len(groups)
-    real = td_ms(tasks["realtime"])[mask]
-    sub, st, co = (
-        ts_ms(tasks["submit"])[mask],
-        ts_ms(tasks["start"])[mask],
-        ts_ms(tasks["complete"])[mask],
+    table = run_query(
+        build,
+        req,
+        tasks=tasks,
+        runs=runs,
+        cache=cache,
+        workspace=workspace,
+        pipeline=pipeline,
+        user=user,
+        run_status=run_status,
+        backend=backend,
     )
-    cpus, pcpu = num(tasks["cpus"])[mask], num(tasks["pcpu"])[mask]
-    stats = grouped_stats(
-        gi,
-        ng,
-        {"realtime_minutes": real / MS_PER_MINUTE},
-        {"median": 0.5, "p90": 0.9, "max": "max", "mean": "mean"},
-    )
-    stats = stats.join(
-        grouped_stats(gi, ng, {"queue_minutes": span_ms(st, sub) / MS_PER_MINUTE}, {"median": 0.5})
-    )
-    df = pd.concat([groups.reset_index(drop=True), stats], axis=1)
-    df["tasks"] = np.bincount(gi, minlength=ng)
-    df["realtime_hours"] = np.bincount(gi, np.nan_to_num(real), ng) / MS_PER_HOUR
-    df["cpu_hours"] = np.bincount(gi, np.nan_to_num(cpus * span_ms(co, st)), ng) / MS_PER_HOUR
-    df["cpu_hours_used"] = np.bincount(gi, np.nan_to_num(pcpu / 100.0 * real), ng) / MS_PER_HOUR
-    run_codes, run_uniq = factorize(tasks["run_id"])
-    df["runs"] = distinct_per_group(gi, ng, run_codes[mask], len(run_uniq))
-    return finalize(df, PROCESS_RUNTIMES, by=keys, period=p, grouped=True)
+    return finish(table, RUNTIME_REPORT, by=keys, period=p, grouped=True)

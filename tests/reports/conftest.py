@@ -64,3 +64,11 @@ def _make_tasks_fixture():
 @pytest.fixture(name="make_runs")
 def _make_runs_fixture():
     return make_runs
+
+
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    """The bundled real runs synced from the emulator into a cache (two workspaces)."""
+    from seqera_analytics.demo import build_demo_cache
+
+    return build_demo_cache(tmp_path_factory.mktemp("reports-cache"))

@@ -1,4 +1,9 @@
-"""The reports package: import boundaries, exports, and docstrings that list every column."""
+"""The reports package: import boundaries, exports, and docstrings that list every column.
+
+Layering (issue #9): reports run on a query engine (ibis with DuckDB, or Spark) and may read
+the cache's list of committed files from ``store``; they never import the API client, the
+sync, the fetch functions, the emulator or the command line.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +17,24 @@ import pandas as pd
 import pytest
 
 import seqera_analytics
+import seqera_analytics.store
 from seqera_analytics import _exceptions
 from seqera_analytics import reports as R
 
 PKG = Path(R.__file__).resolve().parent
-FORBIDDEN = ("api", "store", "fetch", "emulator", "sync", "cli", "bundles")
-FORBIDDEN_THIRD_PARTY = ("httpx", "uvicorn", "starlette", "duckdb")
+FORBIDDEN = (
+    "api",
+    "fetch",
+    "emulator",
+    "sync",
+    "_sync",
+    "cli",
+    "bundles",
+    "demo",
+    "plots",
+    "widgets",
+)
+FORBIDDEN_THIRD_PARTY = ("httpx", "uvicorn", "starlette")
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -49,10 +66,27 @@ def test_reports_import_no_network_cache_or_fetch_code(path):
         assert mod.split(".")[0] not in FORBIDDEN_THIRD_PARTY, (path.name, mod)
 
 
+def test_only_the_engine_reads_the_store_and_only_its_committed_files():
+    """Reports reach the cache through one door: ``_inputs`` asks ``store.Cache`` for the
+    files its state lists as committed (and resolves workspace names); nothing else."""
+    for path in sorted(PKG.glob("*.py")):
+        store = [m for m in imported_modules(path) if m.startswith("seqera_analytics.store")]
+        if path.name == "_inputs.py":
+            assert set(store) == {"seqera_analytics.store", "seqera_analytics.store.Cache"}, store
+        else:
+            assert not store, (path.name, store)
+    used = {
+        node.attr
+        for node in ast.walk(ast.parse((PKG / "_inputs.py").read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in dir(seqera_analytics.store.Cache)
+    }
+    assert used <= {"committed_files", "is_cache", "workspace_id", "path"}, used
+
+
 def test_importing_reports_loads_none_of_them():
     code = (
         "import sys, seqera_analytics.reports; "
-        "bad = [m for m in sys.modules if m.split('.')[0] in {'httpx', 'duckdb'} or "
+        "bad = [m for m in sys.modules if m.split('.')[0] in {'httpx', 'uvicorn'} or "
         "any(m == 'seqera_analytics.' + n or m.startswith('seqera_analytics.' + n + '.') "
         f"for n in {FORBIDDEN!r})]; print(bad); sys.exit(1 if bad else 0)"
     )

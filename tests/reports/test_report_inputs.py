@@ -1,0 +1,180 @@
+"""Reports straight from a cache: the same figures as from frames, read from exactly the
+committed files, with filters pushed down; and the errors of bad inputs.
+
+Expected values come from the raw JSON of the bundled runs (``raw``), never from the code
+under test; the frame path is compared too, since both must run one definition.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections import Counter
+
+import duckdb
+import pandas as pd
+import pytest
+
+from seqera_analytics import CacheError, ReportError
+from seqera_analytics import reports as R
+
+SAREK, METHYLSEQ = "nf-core/sarek", "nf-core/methylseq"
+
+
+def raw_monthly_cost(raw, keep=lambda doc: True):
+    out: dict[tuple[str, str], float] = {}
+    for doc in raw.values():
+        if not keep(doc):
+            continue
+        pipeline = doc["workflow"]["projectName"]
+        for t in doc["tasks"]:
+            month = (t["complete"] or t["start"] or t["submit"])[:7]
+            out[(month, pipeline)] = out.get((month, pipeline), 0.0) + (t["cost"] or 0.0)
+    return out
+
+
+def test_monthly_cost_from_the_cache_matches_the_raw_json(cache, raw):
+    rep = R.cost_report(cache=cache.path)
+    got = {(r.period_label, r.pipeline): r.cost for r in rep.itertuples()}
+    expected = raw_monthly_cost(raw)
+    assert got.keys() == expected.keys()
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v, rel=1e-9)
+    assert rep["tasks"].sum() == sum(len(d["tasks"]) for d in raw.values())
+
+
+# Every report, from the cache and from the frames it holds: one definition, same rows.
+CALLS = {
+    "cost": (R.cost_report, {"by": "pipeline,user,label,compute_env", "period": "week"}),
+    "reconcile": (R.reconcile_costs, {}),
+    "sessions": (R.session_cost_report, {}),
+    "runtime": (R.runtime_report, {"by": "pipeline,label"}),
+    "run_runtimes": (R.run_runtimes, {"since": "2025-09-01"}),
+    "process_runtimes": (R.process_runtimes, {"by": "pipeline,process", "period": "month"}),
+    "failures": (R.failure_report, {"by": "workspace"}),
+    "task_failures": (R.task_failures, {"by": "process,exit_status,machine_type"}),
+    "attempts": (R.task_attempts, {}),
+    "attention": (R.runs_needing_attention, {}),
+    "efficiency": (R.efficiency_report, {"by": "pipeline,process"}),
+    "right_size": (R.right_size, {"by": "process", "min_tasks": 2}),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_the_cache_path_gives_the_frame_path_rows(cache, data, name):
+    fn, kwargs = CALLS[name]
+    frames = (data.tasks,) if fn is R.task_attempts else (data.tasks, data.runs)
+    from_frames = fn(*frames, **kwargs)
+    from_cache = fn(cache=cache.path, **kwargs)
+    assert len(from_cache) > 0
+    pd.testing.assert_frame_equal(from_cache, from_frames, check_exact=False, rtol=1e-9)
+
+
+def test_only_committed_files_are_read(cache, raw, tmp_path):
+    """A file no commit names (debris of a killed sync) is invisible to reports, while a
+    directory glob double counts it."""
+    copy = tmp_path / "cache"
+    shutil.copytree(cache.path, copy)
+    committed = sorted((copy / "tasks").rglob("*.parquet"))
+    debris = committed[0].with_name(f"part-{uuid.uuid4().hex}.parquet")
+    shutil.copy(committed[0], debris)
+    total = sum(t["cost"] or 0.0 for d in raw.values() for t in d["tasks"])
+    rep = R.cost_report(cache=copy, period=None, by=())
+    assert rep["cost"].iat[0] == pytest.approx(total, rel=1e-9)
+    assert rep["tasks"].iat[0] == sum(len(d["tasks"]) for d in raw.values())
+    glob = duckdb.sql(
+        f"SELECT sum(cost) FROM read_parquet('{copy}/tasks/**/*.parquet', hive_partitioning=true)"
+    ).fetchone()[0]
+    assert glob > total * 1.01  # what a glob reader would have reported
+
+
+def test_filters_are_pushed_down_and_match_the_raw_json(cache, raw):
+    rep = R.cost_report(cache=cache.path, workspace="seqeralabs/benchmarks", pipeline=SAREK)
+    expected = raw_monthly_cost(raw, lambda d: d["workflow"]["projectName"] == SAREK)
+    assert {(r.period_label, r.pipeline): r.cost for r in rep.itertuples()} == pytest.approx(
+        expected, rel=1e-9
+    )
+    by_user = R.failure_report(cache=cache.path, user="analyst-2", period=None)
+    runs = [d for d in raw.values() if d["workflow"]["userName"] == "analyst-2"]
+    assert by_user["runs"].sum() == len(runs)
+    assert by_user["failed_attempts"].sum() == sum(
+        t["status"] == "FAILED" for d in runs for t in d["tasks"]
+    )
+    failed_runs = R.cost_report(cache=cache.path, run_status="failed")
+    assert len(failed_runs) == 0  # every bundled run succeeded
+    other_ws = R.task_failures(cache=cache.path, workspace="scidev/testing", by="process")
+    expected_ws = Counter(
+        t["process"]
+        for d in raw.values()
+        if d["workflow"]["projectName"] == "example-lab/sarek"
+        for t in d["tasks"]
+        if t["status"] == "FAILED"
+    )
+    assert dict(zip(other_ws["process"], other_ws["failed_attempts"])) == dict(expected_ws)
+
+
+def test_the_same_filters_work_on_frames(cache, data):
+    kw = {"workspace": "seqeralabs/benchmarks", "pipeline": METHYLSEQ, "by": "user,process"}
+    pd.testing.assert_frame_equal(
+        R.cost_report(data.tasks, data.runs, **kw), R.cost_report(cache=cache.path, **kw)
+    )
+
+
+def test_a_path_that_is_not_a_cache_is_a_clear_error(tmp_path):
+    with pytest.raises(CacheError, match="is not a seqera-analytics cache") as err:
+        R.cost_report(cache=tmp_path / "nowhere")
+    assert "\n" not in str(err.value) and "sync" in str(err.value)
+
+
+def test_an_unknown_workspace_lists_the_cached_ones(cache):
+    with pytest.raises(CacheError, match="scidev/testing"):
+        R.cost_report(cache=cache.path, workspace="nobody/nothing")
+
+
+def test_bad_arguments_keep_their_errors_on_the_cache_path(cache, data):
+    with pytest.raises(ReportError, match="valid names"):
+        R.cost_report(cache=cache.path, by="colour")
+    with pytest.raises(ReportError, match="must be after"):
+        R.cost_report(cache=cache.path, since="2025-10-01", until="2025-09-01")
+    with pytest.raises(ReportError, match="not both"):
+        R.cost_report(data.tasks, data.runs, cache=cache.path)
+    with pytest.raises(ReportError, match="cache="):
+        R.cost_report()
+    with pytest.raises(ReportError, match="not a run status"):
+        R.cost_report(cache=cache.path, run_status="exploded")
+
+
+def test_an_empty_window_gives_the_documented_columns(cache):
+    empty = R.cost_report(cache=cache.path, since="2030-01-01")
+    full = R.cost_report(cache=cache.path)
+    assert len(empty) == 0
+    assert list(empty.columns) == list(full.columns)
+    assert (empty.dtypes == full.dtypes).all()
+
+
+def test_a_committed_file_that_is_gone_is_a_clear_error(cache, tmp_path):
+    copy = tmp_path / "cache"
+    shutil.copytree(cache.path, copy)
+    next((copy / "tasks").rglob("*.parquet")).unlink()
+    with pytest.raises(CacheError, match="gone") as err:
+        R.cost_report(cache=copy)
+    assert "sync" in str(err.value)
+
+
+def test_spark_backend_says_what_is_missing(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(ReportError, match="Spark is not installed") as err:
+        R.spark_backend()
+    assert "\n" not in str(err.value)
+
+
+def test_spark_backend_without_java_says_so(monkeypatch):
+    pytest.importorskip("pyspark")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(ReportError, match="no Java runtime") as err:
+        R.spark_backend()
+    assert "\n" not in str(err.value)
