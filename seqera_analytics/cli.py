@@ -205,7 +205,7 @@ def _nothing_matches(cache: object, args: argparse.Namespace) -> str:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from . import reports
-    from .store import Cache, load_runs, load_tasks
+    from .store import Cache
 
     since, until = _window(args)
     if args.config and args.kind != "efficiency":
@@ -219,15 +219,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise _CacheEmpty(
             f"The cache at {cache.path} holds no runs. Run `seqera-analytics sync --workspace ORG/WS` "
             "first (or `seqera-analytics demo` to try the bundled example runs).")
-    filters = dict(workspace=args.workspace, since=since, until=until, pipeline=args.pipeline, user=args.user)
-    runs = load_runs(cache=cache, **filters)
-    tasks = load_tasks(cache=cache, **filters)
+    # Reports read the cache's committed files themselves, filters pushed down.
+    scope = dict(cache=cache, workspace=args.workspace, pipeline=args.pipeline, user=args.user,
+                 since=since, until=until)
     fn_name, default_by = _REPORTS[args.kind]
     by = [b.strip() for b in (args.by or default_by).split(",") if b.strip()]
-    kwargs: dict[str, object] = {"by": by, "since": since, "until": until}
+    kwargs: dict[str, object] = {"by": by, **scope}
     if args.kind != "efficiency":
         kwargs["period"] = None if args.period == "none" else args.period
-    df = getattr(reports, fn_name)(tasks, runs, **kwargs)
+    df = getattr(reports, fn_name)(**kwargs)
     if df.empty:
         print(_nothing_matches(cache, args))
     if args.output:
@@ -235,8 +235,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"Wrote the {args.kind} report ({len(df)} rows, {args.layout} layout) to {path}")
     elif not df.empty:
         _print_report(df, args.kind, args.all_columns)
-    if args.kind == "efficiency" and not tasks.empty:
-        snippet = reports.nextflow_config(reports.right_size(tasks, runs, since=since, until=until))
+    if args.kind == "efficiency" and not df.empty:
+        snippet = reports.nextflow_config(reports.right_size(**scope))
         if args.config:
             from pathlib import Path
 

@@ -31,7 +31,7 @@ import pandas as pd
 from . import reports
 from .api import SeqeraClient
 from .fetch import connect
-from .store import Cache, load_runs, load_tasks
+from .store import Cache
 from ._sync import SyncSummary, sync
 
 __all__ = ["DemoResult", "NotebookBackend", "build_demo_cache", "notebook_backend", "run_demo"]
@@ -183,9 +183,18 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
                 s = sync(ws, cache=tmp, client=client, show_progress=show_progress)
                 result.syncs.append(s)
                 echo(str(s))
-        runs, tasks = load_runs(cache=tmp), load_tasks(cache=tmp)
-    cost = reports.cost_report(tasks, runs, period="month", by=("pipeline",))
-    failures = reports.failure_report(tasks, runs, period="month", by=("pipeline",))
+        # Every report reads the cache's committed files itself (DuckDB, filters pushed down).
+        cost = reports.cost_report(cache=tmp, period="month", by=("pipeline",))
+        failures = reports.failure_report(cache=tmp, period="month", by=("pipeline",))
+        written = {
+            "cost_by_month": cost,
+            "cost_by_process": reports.cost_report(cache=tmp, period=None, by=("pipeline", "process")),
+            "runtime": reports.runtime_report(cache=tmp, period="month", by=("pipeline",)),
+            "failures": failures,
+            "task_failures": reports.task_failures(cache=tmp),
+            "efficiency": reports.efficiency_report(cache=tmp),
+        }
+        suggestions = reports.right_size(cache=tmp)
     result.cost, result.failures = cost, failures
     echo("\nMonthly cost by pipeline [USD] (cost: as Seqera counts it; net: without cached tasks "
          "counted again; failed: spent on failed attempts)")
@@ -194,21 +203,13 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
     echo("\nFailures by month and pipeline")
     echo(_table(failures, ["period_label", "pipeline", "runs", "runs_failed", "failure_rate",
                            "runs_needing_attention", "failed_attempts", "failed_recovered", "failed_cost"]))
-    written = {
-        "cost_by_month": cost,
-        "cost_by_process": reports.cost_report(tasks, runs, period=None, by=("pipeline", "process")),
-        "runtime": reports.runtime_report(tasks, runs, period="month", by=("pipeline",)),
-        "failures": failures,
-        "task_failures": reports.task_failures(tasks, runs),
-        "efficiency": reports.efficiency_report(tasks, runs),
-    }
     for name, df in written.items():
         # Parquet in the tidy long layout (metric, value, unit) for tools; CSV one row per
         # period and group, as printed, for spreadsheets. Both carry the column docs.
         result.files.append(reports.export(df, out / f"{name}.parquet", layout="long"))
         result.files.append(reports.export(df, out / f"{name}.csv", layout="wide"))
     config = out / "right_sizing.config"
-    config.write_text(reports.nextflow_config(reports.right_size(tasks, runs)), encoding="utf-8")
+    config.write_text(reports.nextflow_config(suggestions), encoding="utf-8")
     result.files.append(config)
     result.files = sorted({*result.files, *out.glob("*.schema.json")})
     result.seconds = time.monotonic() - t0

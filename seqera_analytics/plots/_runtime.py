@@ -50,28 +50,85 @@ def _ms(s: pd.Series) -> np.ndarray:
     return (td / pd.Timedelta(milliseconds=1)).astype("float64").to_numpy(na_value=np.nan)
 
 
+_BOX_COLUMNS = ("process", "tasks", "realtime_minutes_median", "realtime_minutes_q1",
+                "realtime_minutes_q3", "realtime_minutes_whisker_low",
+                "realtime_minutes_whisker_high")
+
+
+def _boxes_from_tasks(tasks: pd.DataFrame, statuses: Sequence[str]) -> pd.DataFrame | str:
+    """One row per process: matplotlib box stats in ms, from the task attempts."""
+    require_columns(tasks, ["process", "status", "realtime", "time"], "the tasks table")
+    wanted = {s.upper() for s in statuses}
+    keep = tasks["status"].astype("string").str.upper().isin(wanted).to_numpy(dtype=bool, na_value=False).copy()
+    real = _ms(tasks["realtime"])
+    keep = keep & ~np.isnan(real)
+    if not keep.any():
+        return f"no {', '.join(sorted(wanted)).lower()} task has a realtime"
+    frame = pd.DataFrame({
+        "process": tasks["process"].astype("string").fillna("(none)").to_numpy(dtype=object)[keep],
+        "real": real[keep],
+        "req": _ms(tasks["time"])[keep],
+    })
+    rows = []
+    for p, g in frame.groupby("process", sort=False):
+        st = boxplot_stats(g["real"].to_numpy(), whis=1.5)[0]
+        r = g["req"].dropna()
+        rows.append({"process": str(p), "stats": st, "n": len(g), "total": float(g["real"].sum()),
+                     "req": float(np.median(r)) if len(r) else np.nan, "outliers": 0})
+    return pd.DataFrame(rows)
+
+
+def _boxes_from_report(report: pd.DataFrame) -> pd.DataFrame | str:
+    """The same from :func:`seqera_analytics.reports.process_runtimes` (quartiles and
+    whiskers computed by the report; outliers counted, not drawn)."""
+    require_columns(report, list(_BOX_COLUMNS), "the process_runtimes report")
+    minute = 60_000.0
+    rows = []
+    for r in report.itertuples(index=False):
+        if pd.isna(r.realtime_minutes_median):
+            continue
+        st = {key: float(getattr(r, f"realtime_minutes_{col}")) * minute for key, col in
+              (("med", "median"), ("q1", "q1"), ("q3", "q3"), ("whislo", "whisker_low"),
+               ("whishi", "whisker_high"))}
+        st["fliers"] = np.array([])
+        req = getattr(r, "time_requested_minutes_median", np.nan)
+        rows.append({"process": "(none)" if pd.isna(r.process) else str(r.process), "stats": st,
+                     "n": int(r.tasks), "total": float(getattr(r, "realtime_hours", 0.0)) * 60 * minute,
+                     "req": np.nan if pd.isna(req) else float(req) * minute,
+                     "outliers": int(getattr(r, "realtime_outliers", 0) or 0)})
+    if not rows:
+        return "no process has a realtime"
+    return pd.DataFrame(rows)
+
+
 @styled
-def plot_runtime_boxes(tasks: pd.DataFrame, *, top: int = 30,
+def plot_runtime_boxes(data: pd.DataFrame, *, top: int = 30,
                        statuses: Sequence[str] = ("COMPLETED",), unit: str = "auto",
                        log: bool | None = None, ax: Axes | None = None,
                        title: str | None = None) -> Figure:
     """Box plots of task realtime per process, with each process's requested time marked.
 
-    The boxes draw the distribution of the individual task attempts (quartiles, whiskers at
-    1.5 IQR, outliers as dots), so this chart takes the tasks frame, like the timeline; the
-    per-process summary numbers are in :func:`seqera_analytics.reports.process_runtimes`.
+    Takes either the :func:`seqera_analytics.reports.process_runtimes` report (by process:
+    its quartile and whisker columns, computed by the engine, so only one row per process
+    reaches Python; outliers are counted in the footnote, not drawn) or the tasks frame
+    (the individual attempts: boxes with their outliers as dots).
 
     Parameters
     ----------
-    tasks : pandas.DataFrame
-        The tasks table (:data:`seqera_analytics.frames.TASKS`). Columns used: ``process``
-        (string), ``status`` (string), ``realtime`` (timedelta64[ms], the task's wall time
-        without staging) and ``time`` (timedelta64[ms], the requested time limit).
+    data : pandas.DataFrame
+        The ``process_runtimes`` report grouped by ``process`` (columns ``process``,
+        ``tasks``, ``realtime_minutes_{median,q1,q3,whisker_low,whisker_high}`` [min],
+        ``realtime_hours`` [h], ``time_requested_minutes_median`` [min],
+        ``realtime_outliers``), or the tasks table (:data:`seqera_analytics.frames.TASKS`;
+        columns used: ``process`` (string), ``status`` (string), ``realtime``
+        (timedelta64[ms], the task's wall time without staging) and ``time``
+        (timedelta64[ms], the requested time limit)).
     top : int, default 30
         Processes shown: those with the largest total realtime. The title says how many
         were left out.
     statuses : sequence of str, default ("COMPLETED",)
-        Task statuses drawn (CACHED tasks did not run; FAILED ones stop early).
+        Task statuses drawn from a tasks frame (CACHED tasks did not run; FAILED ones stop
+        early); a report already chose its statuses.
     unit : {"auto", "min", "h"}, default "auto"
         Time unit of the axis; "auto" picks hours when the longest task exceeds 2 h.
     log : bool, optional
@@ -94,44 +151,36 @@ def plot_runtime_boxes(tasks: pd.DataFrame, *, top: int = 30,
         The frame lacks one of the columns used.
     """
     heading = title or "Task realtime per process"
-    fig, ax = new_axes(ax, 9.0, category_height(0 if is_empty(tasks) else
-                                                  min(top, tasks["process"].nunique()
-                                                      if "process" in tasks else 0), base=1.9))
-    if is_empty(tasks):
+    from_report = "realtime_minutes_q1" in getattr(data, "columns", ())
+    n_proc = 0
+    if not is_empty(data) and "process" in data:
+        n_proc = len(data) if from_report else data["process"].nunique()
+    fig, ax = new_axes(ax, 9.0, category_height(min(top, n_proc), base=1.9))
+    if is_empty(data):
         return no_data(ax, heading, "no tasks in the selected window")
-    require_columns(tasks, ["process", "status", "realtime", "time"], "the tasks table")
-    wanted = {s.upper() for s in statuses}
-    keep = tasks["status"].astype("string").str.upper().isin(wanted).to_numpy(dtype=bool, na_value=False).copy()
-    real = _ms(tasks["realtime"])
-    keep = keep & ~np.isnan(real)
-    if not keep.any():
-        return no_data(ax, heading, f"no {', '.join(sorted(wanted)).lower()} task has a realtime")
-    frame = pd.DataFrame({
-        "process": tasks["process"].astype("string").fillna("(none)").to_numpy(dtype=object)[keep],
-        "real": real[keep],
-        "req": _ms(tasks["time"])[keep],
-    })
-    totals = frame.groupby("process", sort=False)["real"].sum()
+    boxes = _boxes_from_report(data) if from_report else _boxes_from_tasks(data, statuses)
+    if isinstance(boxes, str):
+        return no_data(ax, heading, boxes)
     # Exactly `top` boxes (no "other" box: a distribution of unrelated processes means nothing).
-    chosen = [str(p) for p in totals.sort_values(ascending=False, kind="stable").index[:top]]
-    groups = {p: g for p, g in frame[frame["process"].isin(chosen)].groupby("process", sort=False)}
-    hidden = totals.size - len(groups)
-    longest = max(float(g["real"].max()) for g in groups.values())
+    chosen = boxes.sort_values("total", ascending=False, kind="stable").head(top)
+    hidden = len(boxes) - len(chosen)
+    longest = max(float(st["whishi"]) if not len(st["fliers"]) else float(max(st["whishi"], max(st["fliers"])))
+                  for st in chosen["stats"])
     u = unit if unit in _MS_PER else ("h" if longest > 2 * _MS_PER["h"] else "min")
-    stats, reqs, names = [], [], []
-    for p, g in groups.items():
-        v = g["real"].to_numpy() / _MS_PER[u]
-        st = boxplot_stats(v, whis=1.5)[0]
-        st["label"] = p
-        stats.append(st)
-        r = g["req"].dropna()
-        reqs.append(float(np.median(r)) / _MS_PER[u] if len(r) else np.nan)
-        names.append(p)
+    scale_u = _MS_PER[u]
+    stats = []
+    for st in chosen["stats"]:
+        scaled = {k: (np.asarray(v) / scale_u if k == "fliers" else v / scale_u)
+                  for k, v in st.items() if k in ("med", "q1", "q3", "whislo", "whishi", "fliers")}
+        stats.append(scaled)
+    reqs = list(chosen["req"].to_numpy(dtype=float) / scale_u)
+    names = list(chosen["process"])
+    counts = list(chosen["n"])
     order = np.argsort([-s["med"] for s in stats], kind="stable")
     stats = [stats[i] for i in order]
     reqs = [reqs[i] for i in order]
     labels = short_process_names([names[i] for i in order])
-    counts = [len(groups[names[i]]) for i in order]
+    counts = [counts[i] for i in order]
     for st, lab, n in zip(stats, labels, counts):
         st["label"] = f"{lab} (n={n})"
     pos = np.arange(len(stats))
@@ -146,7 +195,7 @@ def plot_runtime_boxes(tasks: pd.DataFrame, *, top: int = 30,
     ax.scatter(reqs, pos, marker="D", s=22, color=FAILED_COLOR, zorder=3,
                label="requested time (median)")
     ax.set_ylim(len(stats) - 0.5, -0.5)  # longest median at the top
-    values = np.concatenate([g["real"].to_numpy() for g in groups.values()]) / _MS_PER[u]
+    values = np.concatenate([np.r_[st["whislo"], st["whishi"], st["fliers"]] for st in stats])
     positive = values[values > 0]
     reqs_ok = np.array([r for r in reqs if np.isfinite(r) and r > 0])
     span = (positive.max() / positive.min()) if len(positive) else 1.0
@@ -169,10 +218,15 @@ def plot_runtime_boxes(tasks: pd.DataFrame, *, top: int = 30,
         Line2D([], [], marker="D", linestyle="none", color=FAILED_COLOR, markersize=5,
                label="requested time (median)"),
     ], loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    extra = f" (top {len(stats)} of {totals.size} processes by total realtime)" if hidden else ""
+    extra = f" (top {len(stats)} of {len(boxes)} processes by total realtime)" if hidden else ""
     ax.set_title(heading + extra)
-    st_text = ", ".join(sorted(s.lower() for s in wanted))
-    footnote(ax, f"{len(values):,} {st_text} task attempts")
+    attempts = int(sum(counts))
+    if from_report:
+        outliers = int(chosen["outliers"].sum())
+        footnote(ax, f"{attempts:,} task attempts; {outliers:,} beyond the whiskers (not drawn)")
+    else:
+        st_text = ", ".join(sorted(s.lower() for s in statuses))
+        footnote(ax, f"{attempts:,} {st_text} task attempts")
     return fig
 
 

@@ -88,14 +88,14 @@ def _warn_if_not_covered(c: Cache, workspace: Any, lo: pd.Timestamp) -> None:
                 f"--workspace {ws.workspace or key} --since {lo:%Y-%m-%d}` to extend it.", stacklevel=4)  # type: ignore[union-attr]
 
 
-def _runs_table(c: Cache, **filters: Any) -> pa.Table:
-    return c.read_table("runs", _runs_filter(c, **filters))
+def _runs_table(c: Cache, columns: Sequence[str] | None = None, **filters: Any) -> pa.Table:
+    return c.read_table("runs", _runs_filter(c, **filters), columns=columns)
 
 
 def load_runs(workspace: str | int | None = None, since: Any = None, until: Any = None,
               pipeline: str | Sequence[str] | None = None, user: str | Sequence[str] | None = None,
               status: str | Sequence[str] | None = None, run_ids: Sequence[str] | None = None, *,
-              cache: CacheLike = None) -> pd.DataFrame:
+              columns: Sequence[str] | None = None, cache: CacheLike = None) -> pd.DataFrame:
     """Cached runs, newest first. Never touches the network.
 
     Parameters
@@ -108,6 +108,8 @@ def load_runs(workspace: str | int | None = None, since: Any = None, until: Any 
         ``datetime`` are accepted.
     pipeline, user, status, run_ids : str or list of str, optional
         Exact ``project_name``, ``user_name``, ``status`` (case-insensitive) and ``run_id``.
+    columns : list of str, optional
+        Read only these columns (``submit`` and ``run_id`` are always read, for the order).
     cache : Cache or path, optional
         Default ``$SEQERA_ANALYTICS_CACHE`` or the user cache dir.
 
@@ -124,7 +126,8 @@ def load_runs(workspace: str | int | None = None, since: Any = None, until: Any 
     ValueError
         A malformed date or status.
     """
-    table = _runs_table(_cache(cache), workspace=workspace, since=since, until=until, pipeline=pipeline,
+    cols = None if columns is None else list(dict.fromkeys(["run_id", "submit", *columns]))
+    table = _runs_table(_cache(cache), cols, workspace=workspace, since=since, until=until, pipeline=pipeline,
                         user=user, status=status, run_ids=run_ids)
     if table.num_rows:
         table = table.sort_by([("submit", "descending"), ("run_id", "ascending")])
@@ -135,7 +138,7 @@ def _per_run(table_name: str, cache: CacheLike, columns: Sequence[str] | None, f
     c = _cache(cache)
     if all(v is None for v in filters.values()):
         return c.read_table(table_name, columns=columns)
-    runs = _runs_table(c, **filters).select(["run_id", "workspace_id", "submit"])
+    runs = _runs_table(c, ["run_id", "workspace_id", "submit"], **filters)
     if runs.num_rows == 0:
         return c.read_table(table_name, ds.field("run_id").isin(pa.array([], pa.string())), columns=columns)
     ws = pc.fill_null(runs["workspace_id"], PERSONAL_WORKSPACE_ID)

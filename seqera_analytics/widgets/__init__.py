@@ -10,6 +10,6 @@ breakdown) in one widget. It reads the local Parquet cache only (sync first, or 
 
 from __future__ import annotations
 
-from ._explorer import GROUPS, REPORTS, TASK_COLUMNS, Explorer
+from ._explorer import GROUPS, REPORTS, RUN_COLUMNS, Explorer
 
-__all__ = ["GROUPS", "REPORTS", "TASK_COLUMNS", "Explorer"]
+__all__ = ["GROUPS", "REPORTS", "RUN_COLUMNS", "Explorer"]

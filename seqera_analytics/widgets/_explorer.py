@@ -2,16 +2,19 @@
 
 How it stays responsive on 100,000 runs
 ---------------------------------------
-* Filters are pushed down to the cache reads (:func:`~seqera_analytics.store.load_runs` and
-  :func:`~seqera_analytics.store.load_tasks` prune Parquet partitions by workspace and month
-  and filter rows in the scan); only the task columns the four reports read are loaded.
-* Loaded data is kept per filter combination (a small LRU), so switching the report, the
-  group-by or the sort order never re-reads tasks; report frames are memoised too.
-* Charts are drawn from report outputs (already aggregated: one row per period and group, or
-  per process), never from raw tasks, except the per-process box plots and a run's timeline.
+* Every view is a report query run on the reports' engine straight from the cache's
+  committed files (:mod:`seqera_analytics.reports`): the filters (workspace, pipeline, user,
+  run status, dates) are pushed down to the scan, and only the report's rows, one per
+  period and group, or per process, reach Python. No task is loaded for a view.
+* Report frames are kept per filter state, report and group-by (a small LRU), so switching
+  back and forth or re-sorting never queries again.
+* Charts are drawn from those report frames; the per-process box plots too (quartiles and
+  whiskers come from :func:`~seqera_analytics.reports.process_runtimes`). Only a run's
+  timeline reads tasks: that run's.
 * On a large cache (more than ``full_history_runs`` runs) the date range starts on the last
-  ``recent_months`` months instead of all history; widen it with the date pickers.
-* Dropdowns list the runs of the current view, newest first, capped at ``max_run_options``.
+  ``recent_months`` months instead of all history; widen it with the date pickers. The
+  runs listed (filters, run picker) come from the runs table, newest first, capped at
+  ``max_run_options``.
 """
 
 from __future__ import annotations
@@ -66,12 +69,9 @@ GROUPS: dict[str, list[tuple[str, str]]] = {
 }
 REPORTS = tuple(GROUPS)
 
-#: Task columns read from the cache: what the four reports and their keys need.
-TASK_COLUMNS = (
-    "run_id", "task_id", "name", "process", "status", "attempt", "exit_status",
-    "error_action", "submit", "start", "complete", "realtime", "cpus", "memory", "time",
-    "pcpu", "peak_rss", "cost", "queue", "price_model", "machine_type", "executor", "hash",
-)
+#: Runs columns the explorer lists (filter options, run picker, header).
+RUN_COLUMNS = ("run_id", "workspace", "project_name", "user_name", "status", "run_name", "submit",
+               "complete")
 
 #: Efficiency has 36 columns; the table shows these (export writes them all).
 _EFFICIENCY_SHOWN = (
@@ -220,8 +220,9 @@ class Explorer:
         What the message line says (empty cache, nothing matches, a bad choice), else None.
     run_table, run_figure
         The opened run's per-process breakdown and task timeline.
-    loads : int
-        How many times tasks were read from the cache (for tests and the curious).
+    queries : int
+        How many report queries ran on the cache (views already computed for a filter state
+        are reused; for tests and the curious).
 
     Raises
     ------
@@ -245,13 +246,13 @@ class Explorer:
         self.cache = cache if isinstance(cache, Cache) else Cache(cache)
         self.max_rows = int(max_rows)
         self.max_run_options = int(max_run_options)
-        self.loads = 0
+        self.queries = 0
         self.table_data: pd.DataFrame = pd.DataFrame()
         self.figure: Figure = plots.plot_cost_by_period(pd.DataFrame())
         self.message: str | None = None
         self.run_table: pd.DataFrame = pd.DataFrame()
         self.run_figure: Figure | None = None
-        self._data: OrderedDict[tuple[Any, ...], tuple[pd.DataFrame, pd.DataFrame]] = OrderedDict()
+        self._runs: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
         self._views: OrderedDict[tuple[Any, ...], pd.DataFrame] = OrderedDict()
         self._hold = False
         self._build_widgets()
@@ -383,8 +384,8 @@ class Explorer:
     # ------------------------------------------------------------------ index and options
     def _load_index(self) -> None:
         """Read the runs once: the filter options and the run picker come from here."""
-        self._index = load_runs(cache=self.cache)
-        self._data.clear()
+        self._index = load_runs(cache=self.cache, columns=RUN_COLUMNS)
+        self._runs.clear()
         self._views.clear()
         ws = sorted(self._index["workspace"].dropna().unique().tolist()) if len(self._index) else []
         with self._batch():
@@ -624,70 +625,65 @@ class Explorer:
         f = self.filters
         return tuple(f[k] for k in ("workspace", "since", "until", "pipeline", "user", "status"))
 
-    def _selected(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Runs and tasks of the current filters, read once per filter combination."""
+    def _selected_runs(self) -> pd.DataFrame:
+        """Runs active in the current filters (the run picker), read once per filter state."""
         key = self._key()
-        if key in self._data:
-            self._data.move_to_end(key)
-            return self._data[key]
+        if key in self._runs:
+            self._runs.move_to_end(key)
+            return self._runs[key]
         f = self.filters
         args: dict[str, Any] = {k: f[k] for k in ("workspace", "since", "until", "pipeline",
                                                   "user", "status")}
-        runs = load_runs(**args, cache=self.cache)
-        # No matching run: read no task file at all (an empty run_ids list prunes everything).
-        tasks = load_tasks(**(args if len(runs) else {"run_ids": []}),
-                           columns=list(TASK_COLUMNS), cache=self.cache)
-        self.loads += 1
-        self._data[key] = (runs, tasks)
-        while len(self._data) > 3:  # a few filter states: enough to flip back and forth
-            self._data.popitem(last=False)
-        return runs, tasks
+        runs = load_runs(**args, columns=RUN_COLUMNS, cache=self.cache)
+        self._runs[key] = runs
+        while len(self._runs) > 8:
+            self._runs.popitem(last=False)
+        return runs
 
-    def _compute(self, runs: pd.DataFrame, tasks: pd.DataFrame) -> tuple[pd.DataFrame, Figure]:
-        """The report frame and chart of the current report and group-by."""
-        rep, g = self.w_report.value, self.w_group.value
-        f = self.filters
-        win = {"since": f["since"], "until": f["until"]}
+    def _query(self, rep: str, g: str) -> pd.DataFrame:
+        """The report frame of a report and group-by under the current filters, from the
+        cache (filters pushed down), kept per filter state."""
         vkey = (self._key(), rep, g)
         cached = self._views.get(vkey)
+        if cached is not None:
+            self._views.move_to_end(vkey)
+            return cached
+        f = self.filters
+        src: dict[str, Any] = {"cache": self.cache, "workspace": f["workspace"],
+                               "pipeline": f["pipeline"], "user": f["user"],
+                               "run_status": f["status"], "since": f["since"], "until": f["until"]}
         if rep == "cost":
-            if g == "process":
-                df = cached if cached is not None else reports.cost_report(
-                    tasks, runs, period=None, by=("process",), **win)
-                fig = plots.plot_cost_pareto(df)
-            else:
-                df = cached if cached is not None else reports.cost_report(
-                    tasks, runs, period="month", by=(g,), **win)
-                fig = plots.plot_cost_by_period(df)
+            df = (reports.cost_report(period=None, by=("process",), **src) if g == "process"
+                  else reports.cost_report(period="month", by=(g,), **src))
         elif rep == "runtime":
             if g == "process":
-                df = cached if cached is not None else reports.process_runtimes(
-                    tasks, runs, by=("process",), **win)
-                fig = plots.plot_runtime_boxes(tasks)
+                df = reports.process_runtimes(by=("process",), **src)
             elif g == "run":
-                df = cached if cached is not None else reports.run_runtimes(tasks, runs, **win)
-                fig = plots.plot_run_trends(df)
+                df = reports.run_runtimes(**src)
             else:
-                df = cached if cached is not None else reports.runtime_report(
-                    tasks, runs, period="month", by=(g,), **win)
-                fig = plots.plot_run_trends(df)
+                df = reports.runtime_report(period="month", by=(g,), **src)
         elif rep == "failures":
-            if g == "process":
-                df = cached if cached is not None else reports.task_failures(
-                    tasks, runs, by=("process", "exit_status"), **win)
-                fig = plots.plot_exit_status_heatmap(df)
-            else:
-                df = cached if cached is not None else reports.failure_report(
-                    tasks, runs, period="month", by=(g,), **win)
-                fig = plots.plot_failure_rate(df)
+            df = (reports.task_failures(by=("process", "exit_status"), **src) if g == "process"
+                  else reports.failure_report(period="month", by=(g,), **src))
         else:
-            df = cached if cached is not None else reports.efficiency_report(
-                tasks, runs, by=(g,), **win)
-            fig = plots.plot_memory_efficiency(df)
+            df = reports.efficiency_report(by=(g,), **src)
+        self.queries += 1
         self._views[vkey] = df
         while len(self._views) > 24:
             self._views.popitem(last=False)
-        return df, fig
+        return df
+
+    def _figure(self, df: pd.DataFrame) -> Figure:
+        """The chart of a report frame of the current report and group-by."""
+        rep, g = self.w_report.value, self.w_group.value
+        if rep == "cost":
+            return plots.plot_cost_pareto(df) if g == "process" else plots.plot_cost_by_period(df)
+        if rep == "runtime":
+            return plots.plot_runtime_boxes(df) if g == "process" else plots.plot_run_trends(df)
+        if rep == "failures":
+            return (plots.plot_exit_status_heatmap(df) if g == "process"
+                    else plots.plot_failure_rate(df))
+        return plots.plot_memory_efficiency(df)
 
     # ------------------------------------------------------------------ rendering
     def _say(self, text: str | None) -> None:
@@ -703,7 +699,7 @@ class Explorer:
             self._show(pd.DataFrame(), self._empty_figure())
             self._set_runs(pd.DataFrame())
             return
-        runs, tasks = self._selected()
+        runs = self._selected_runs()
         if len(runs) == 0:
             described = ", ".join(f"{k}={v}" for k, v in self.filters.items() if v is not None)
             self._say(f"No runs match these filters ({described or 'none'}). Widen the date "
@@ -711,16 +707,16 @@ class Explorer:
             self._show(pd.DataFrame(), self._empty_figure())
             self._set_runs(runs)
             return
-        df, fig = self._compute(runs, tasks)
+        df = self._query(self.w_report.value, self.w_group.value)
         if len(df) == 0:
             self._say(f"The {self.report} report is empty for these filters "
-                      f"({len(runs):,} runs, {len(tasks):,} task attempts).")
+                      f"({len(runs):,} runs).")
         else:
             self._say(None)
-        self._show(df, fig)
+        self._show(df, self._figure(df))
         self._set_runs(runs)
         self.w_header.value = self.w_header.value.split(" · showing")[0] + (
-            f" · showing {len(runs):,} runs, {len(tasks):,} task attempts")
+            f" · showing {len(runs):,} runs")
 
     def _empty_figure(self) -> Figure:
         rep, g = self.w_report.value, self.w_group.value
