@@ -99,7 +99,8 @@ def _request(keys: Sequence[str]) -> Request:
 def _usage(src: Sources, keys: Sequence[str], lo: int | None, hi: int | None) -> ir.Table:
     """COMPLETED tasks in the window with their key columns and per-task usage."""
     assert src.tasks is not None
-    done = src.tasks.filter(flag(src.tasks.status == "COMPLETED"))
+    t = src.tasks_in(lo, hi)
+    done = t.filter(flag(t.status == "COMPLETED"))
     t = task_rows(src, keys=keys, period=None, lo=lo, hi=hi, tasks=done)
     pcpu, real = t.pcpu.cast("float64"), t.realtime.cast("float64")
     return t.mutate(

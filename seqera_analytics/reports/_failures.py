@@ -289,7 +289,7 @@ def failure_report(
 
     def build(src: Sources) -> ir.Table:
         assert src.all_tasks is not None and src.tasks is not None
-        t = with_recovered(src.all_tasks)
+        t = with_recovered(src.tasks_in(lo, hi, all_runs=True))
         tp = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=failure_sums, tasks=t)
         tp = tp.drop("runs")
         # Whether a run needs attention is decided on all its tasks.
@@ -428,7 +428,7 @@ def task_failures(
 
     def build(src: Sources) -> ir.Table:
         assert src.tasks is not None
-        failed = with_recovered(src.tasks).filter(ibis._.status == "FAILED")
+        failed = with_recovered(src.tasks_in(lo, hi)).filter(ibis._.status == "FAILED")
         t = task_rows(src, keys=keys, period=p, lo=lo, hi=hi, tasks=failed)
         g = t.aggregate(
             by=gk,

@@ -51,6 +51,29 @@ class Sources:
     all_tasks: ir.Table | None = None
     run_filter: bool = False
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    cache: Cache | None = None
+    task_files: list[Path] = field(default_factory=list)
+    _windows: dict[tuple[Any, ...], ir.Table] = field(default_factory=dict)
+
+    def tasks_in(self, lo: int | None, hi: int | None, *, all_runs: bool = False) -> ir.Table:
+        """The tasks that can be attributed to ``[lo, hi)`` (ms): from a cache, only the
+        files whose footer statistics allow such a task (see :func:`_may_hold`), so a
+        month's report on years of history reads about a month of files. Rows still need
+        the window filter. ``all_runs`` skips the run filters (applied later by the caller).
+        Reports whose figures need *all* of a run's tasks use :attr:`tasks` instead."""
+        table = self.all_tasks if all_runs else self.tasks
+        assert table is not None
+        if self.cache is None or (lo is None and hi is None):
+            return table
+        key = (lo, hi, all_runs)
+        if key not in self._windows:
+            files = [f for f in self.task_files if _may_hold(self.cache, f, lo, hi)]
+            t = self.engine.from_files("tasks", files, self.cache.path / "tasks", self.cleanup)
+            if self.run_filter and not all_runs:
+                assert self.runs is not None
+                t = t.semi_join(self.runs.select("run_id"), "run_id")
+            self._windows[key] = t
+        return self._windows[key]
 
     def close(self) -> None:
         for fn in self.cleanup:
@@ -59,6 +82,40 @@ class Sources:
             except Exception:  # pragma: no cover - best effort (a stopped Spark session)
                 pass
         self.cleanup.clear()
+
+
+_TIMES = ("complete", "start", "submit")
+
+
+def _may_hold(cache: Cache, file: Path, lo: int | None, hi: int | None) -> bool:
+    """Whether a tasks file can hold a task attributed to ``[lo, hi)``.
+
+    A task's instant is its first non-null of complete, start, submit, so it lies within the
+    union of those columns' ranges (from the footer). A task with all three null falls back
+    to its run's submission, which lies in the file's partition month. Missing statistics
+    keep the file.
+    """
+    ranges = cache.time_ranges([file], _TIMES)[0]
+    if not all(r.known for r in ranges.values()):
+        return True
+    values = [(r.lo, r.hi) for r in ranges.values() if r.lo is not None]
+    first = min((v[0] for v in values), default=None)
+    last = max((v[1] for v in values), default=None)
+    if all(r.nulls > 0 for r in ranges.values()):
+        part = cache.partition_of(file)
+        if part is None:
+            return True
+        if part[1] != "unknown":  # "unknown": no run submission, no instant, no window
+            start = pd.Timestamp(part[1] + "-01", tz="UTC")
+            month = (
+                int(start.value // 1_000_000),
+                int((start + pd.offsets.MonthBegin(1)).value // 1_000_000) - 1,
+            )
+            first = month[0] if first is None else min(first, month[0])
+            last = month[1] if last is None else max(last, month[1])
+    if first is None or last is None:
+        return False
+    return not ((lo is not None and last < lo) or (hi is not None and first >= hi))
 
 
 def _as_list(value: Any) -> list[str] | None:
@@ -213,9 +270,12 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                     f"first (seqera-analytics sync --workspace ORG/WS --cache {c.path})"
                 )
             wids = None if scope.workspace is None else [c.workspace_id(scope.workspace)]
+            src.cache = c
             if req.task_columns is not None:
-                files = c.committed_files("tasks", wids)
-                src.all_tasks = engine.from_files("tasks", files, c.path / "tasks", src.cleanup)
+                src.task_files = c.committed_files("tasks", wids)
+                src.all_tasks = engine.from_files(
+                    "tasks", src.task_files, c.path / "tasks", src.cleanup
+                )
             if use_runs:
                 files = c.committed_files("runs", wids)
                 src.runs = engine.from_files("runs", files, c.path / "runs", src.cleanup)

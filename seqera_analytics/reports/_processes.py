@@ -155,7 +155,8 @@ def process_runtimes(
 
     def build(src: Sources) -> ir.Table:
         assert src.tasks is not None
-        t = src.tasks.filter(src.tasks.status.isin(wanted))
+        t = src.tasks_in(lo, hi)
+        t = t.filter(t.status.isin(wanted))
         t = task_rows(src, keys=keys, period=p, lo=lo, hi=hi, tasks=t)
         t = t.mutate(_rt=t.realtime.cast("float64") / MINUTE_MS)
         g = t.aggregate(

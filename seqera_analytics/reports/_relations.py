@@ -107,7 +107,7 @@ def task_sums(
     runs = src.runs
     if tasks is None:
         # Run filters are applied by the inner join of stage 2, on the aggregated rows.
-        tasks = src.all_tasks if runs is not None else src.tasks
+        tasks = src.tasks_in(lo, hi, all_runs=runs is not None)
     assert tasks is not None
     tkeys = [k for k in keys if k in TASK_KEYS]
     at = task_instant(tasks)
@@ -147,8 +147,7 @@ def task_rows(
 
     ``run_columns`` adds columns computed from the runs table (name -> function of it).
     """
-    tasks = src.tasks if tasks is None else tasks
-    assert tasks is not None
+    tasks = src.tasks_in(lo, hi) if tasks is None else tasks
     tkeys = [k for k in keys if k in TASK_KEYS]
     t = tasks.mutate(**{k: task_key(tasks, k) for k in tkeys})
     runs = src.runs

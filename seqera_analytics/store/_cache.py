@@ -18,6 +18,7 @@ run's tasks, progress, metrics and its run row are committed together.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -49,7 +50,7 @@ from ._layout import (
 )
 from ._state import State, WorkspaceState, atomic_write_bytes, fsync_dir, read_state, write_state
 
-__all__ = ["Cache", "CacheInfo", "CacheWriter"]
+__all__ = ["Cache", "CacheInfo", "CacheWriter", "TimeRange"]
 
 _SORT_KEYS: dict[str, list[tuple[str, str]]] = {
     "runs": [("submit", "descending"), ("run_id", "ascending")],
@@ -179,6 +180,26 @@ class Cache:
             files = [f for f in files if (file_partition(f) or (None,))[0] in keep]
         return [self.path / f for f in files]
 
+    def partition_of(self, file: Path) -> tuple[int | None, str] | None:
+        """``(workspace_id, month)`` of a partitioned file (``None`` for the personal
+        workspace; month ``YYYY-MM`` of its runs' submission, or ``unknown``)."""
+        part = file_partition(str(Path(file).relative_to(self.path)))
+        if part is None:
+            return None
+        return (None if part[0] == PERSONAL_WORKSPACE_ID else part[0]), part[1]
+
+    def time_ranges(self, files: Sequence[Path], columns: Sequence[str]) -> list[dict[str, TimeRange]]:
+        """Per file, the range of each timestamp column from the Parquet footer's statistics
+        (no data is read; files are written once, so answers are remembered).
+
+        Returns
+        -------
+        list of dict
+            One dict per file: column -> :class:`TimeRange`.
+        """
+        return [dict(zip(columns, _footer_ranges(str(f), f.stat().st_size, tuple(columns))))
+                for f in files]
+
     def _dataset(self, table: str, files: Sequence[str]) -> ds.Dataset:
         paths = [str(self.path / f) for f in files]
         if table in PARTITIONED:
@@ -274,6 +295,45 @@ class Cache:
         for col in ("first_submit", "last_submit", "synced_at"):
             frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ms, UTC]")
         return CacheInfo(self.path, state.schema_version, size, frame)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """What a Parquet footer says about one timestamp column of a file.
+
+    ``lo``/``hi``: smallest and largest value [ms since the epoch, UTC] (``None`` when the
+    column holds no value); ``nulls``: null count; ``known``: every row group had statistics
+    (when false, ``lo``/``hi`` say nothing).
+    """
+
+    lo: int | None
+    hi: int | None
+    nulls: int
+    known: bool
+
+
+@functools.lru_cache(maxsize=65_536)
+def _footer_ranges(path: str, size: int, columns: tuple[str, ...]) -> tuple[TimeRange, ...]:
+    meta = pq.ParquetFile(path).metadata
+    index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+    out = []
+    for name in columns:
+        lo = hi = None
+        nulls, known = 0, name in index
+        for g in range(meta.num_row_groups) if known else ():
+            st = meta.row_group(g).column(index[name]).statistics
+            if st is None or not st.has_null_count:
+                known = False
+                break
+            nulls += st.null_count
+            if st.has_min_max:
+                a, b = (int(pd.Timestamp(v).value // 1_000_000) for v in (st.min, st.max))
+                lo, hi = (a if lo is None else min(lo, a)), (b if hi is None else max(hi, b))
+            elif st.null_count < meta.row_group(g).num_rows:
+                known = False
+                break
+        out.append(TimeRange(lo, hi, nulls, known))
+    return tuple(out)
 
 
 def _partition_keys(runs: pa.Table) -> dict[str, tuple[int, str]]:

@@ -178,3 +178,60 @@ def test_spark_backend_without_java_says_so(monkeypatch):
     with pytest.raises(ReportError, match="no Java runtime") as err:
         R.spark_backend()
     assert "\n" not in str(err.value)
+
+
+def test_a_window_reads_only_the_files_that_can_hold_its_tasks(cache):
+    """From the footers' time ranges: September's report skips the March partition's file
+    (its tasks all ended in March), a window covering March keeps it, and a file whose tasks
+    may have no time at all is kept for its partition month (the run-submit fallback)."""
+    from seqera_analytics.reports._inputs import _may_hold
+    from seqera_analytics.reports._rules import bounds
+
+    files = cache.committed_files("tasks")
+    by_month = {cache.partition_of(f)[1]: f for f in files}
+    assert set(by_month) == {"2025-03", "2025-09"}
+    sept = bounds("2025-09-01", "2025-10-01")
+    assert _may_hold(cache, by_month["2025-09"], *sept)
+    assert not _may_hold(cache, by_month["2025-03"], *sept)
+    assert _may_hold(cache, by_month["2025-03"], *bounds("2025-03-31", "2025-04-01"))
+    assert not _may_hold(cache, by_month["2025-03"], *bounds("2025-04-01", None))
+    assert _may_hold(cache, by_month["2025-03"], *bounds(None, "2025-04-01"))
+
+
+def test_windowed_reports_agree_with_the_frames_on_every_window(cache, data):
+    for since, until in (("2025-09-11", "2025-09-12"), ("2025-03-31T17:00:00Z", None),
+                         (None, "2025-09-11T16:00:00Z"), ("2025-04-01", "2025-09-01")):
+        for fn, kw in ((R.cost_report, {"period": "day", "by": "pipeline,process"}),
+                       (R.failure_report, {"by": "pipeline"}),
+                       (R.efficiency_report, {"by": "process"})):
+            pd.testing.assert_frame_equal(
+                fn(cache=cache.path, since=since, until=until, **kw),
+                fn(data.tasks, data.runs, since=since, until=until, **kw),
+                check_exact=False, rtol=1e-9,
+            )
+
+
+def test_a_task_without_times_counts_in_its_runs_month_from_a_cache(make_tasks, make_runs,
+                                                                    tmp_path):
+    """A task with no complete, start or submit is attributed to its run's submission; the
+    file skipping must keep the file for that month although its other tasks are later."""
+    from seqera_analytics import frames as F
+    from seqera_analytics.store import Cache, WorkspaceState
+
+    runs = make_runs([{"run_id": "r1", "workspace_id": 7, "workspace": "o/w", "project_name": "p",
+                       "submit": "2025-08-31T23:00:00Z", "status": "SUCCEEDED"}])
+    tasks = make_tasks([
+        {"run_id": "r1", "workspace_id": 7, "task_id": 1, "status": "COMPLETED", "cost": 1.0,
+         "cpus": 1, "start": "2025-09-02T00:00:00Z", "complete": "2025-09-02T01:00:00Z"},
+        {"run_id": "r1", "workspace_id": 7, "task_id": 2, "status": "NEW", "cost": 4.0},
+    ])
+    cache = Cache(tmp_path / "c")
+    with cache.writer() as w:
+        w.put_runs(F.from_pandas(runs, F.RUNS), F.from_pandas(tasks, F.TASKS))
+        w.set_workspace_state(WorkspaceState(7, "o/w", "test", complete=True))
+        w.commit()
+    august = R.cost_report(cache=cache.path, since="2025-08-01", until="2025-09-01")
+    assert list(august["cost"]) == [4.0] and list(august["tasks"]) == [1]
+    september = R.cost_report(cache=cache.path, since="2025-09-01", until="2025-10-01")
+    assert list(september["cost"]) == [1.0]
+    assert R.cost_report(cache=cache.path, since="2025-10-01").empty
