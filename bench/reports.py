@@ -22,7 +22,7 @@ Explorer mode (``--explorer``): a 100,000-run, 10,000,000-task cache; the time t
 Explorer, then the latency of filter changes (pipeline, user) on the default view.
 
     python bench/reports.py [--sizes 5000000,50000000] [--repeat 3] [--cache-dir DIR]
-    python bench/reports.py --explorer [--cache-dir DIR]
+    python bench/reports.py --explorer [--explorer-size 100000,10000000] [--cache-dir DIR]
 """
 
 from __future__ import annotations
@@ -244,12 +244,12 @@ def explorer_child(cache: str) -> None:
                       "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def explorer_mode(cache_dir: Path) -> None:
-    cache = ensure_cache(cache_dir, "explorer-10M", n_tasks=10_000_000, n_runs=100_000, months=18,
-                         workspaces=2)
+def explorer_mode(cache_dir: Path, n_runs: int, n_tasks: int) -> None:
+    name = "explorer-10M" if (n_runs, n_tasks) == (100_000, 10_000_000) else f"explorer-{n_tasks}"
+    cache = ensure_cache(cache_dir, name, n_tasks=n_tasks, n_runs=n_runs, months=18, workspaces=2)
     r = run_child("--explorer-child", str(cache))
     lat = r["latencies"]
-    print(f"explorer on 100,000 runs, 10,000,000 tasks: open {r['open']:.2f} s; a filter change "
+    print(f"explorer on {n_runs:,} runs, {n_tasks:,} tasks: open {r['open']:.2f} s; a filter change "
           f"on the default view (cost by month and pipeline, the last 3 months): median "
           f"{statistics.median(lat):.2f} s, max {max(lat):.2f} s over {len(lat)} changes "
           f"(target < 1 s); widening to all history {r['history']:.2f} s; peak RSS "
@@ -263,6 +263,8 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, default=Path("bench/out/caches"),
                     help="where the synthetic caches are kept (reused)")
     ap.add_argument("--explorer", action="store_true", help="Explorer mode")
+    ap.add_argument("--explorer-size", default="100000,10000000", metavar="RUNS,TASKS",
+                    help="Explorer mode cache size (default 100000,10000000)")
     ap.add_argument("--child", choices=["ours", "duckdb"], help=argparse.SUPPRESS)
     ap.add_argument("--explorer-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
@@ -274,7 +276,8 @@ def main() -> None:
     elif args.explorer_child:
         explorer_child(rest[0])
     elif args.explorer:
-        explorer_mode(args.cache_dir)
+        n_runs, n_tasks = (int(x) for x in args.explorer_size.split(","))
+        explorer_mode(args.cache_dir, n_runs, n_tasks)
     else:
         report_mode(args.cache_dir, [int(s) for s in args.sizes.split(",")], args.repeat)
 

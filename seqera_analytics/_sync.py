@@ -170,7 +170,21 @@ class _Syncer:
                 self.writer.commit()
                 return sum(t.num_rows for _, t, _, _ in batch)
 
-            written = await asyncio.to_thread(work)
+            # A thread cannot be cancelled: if this task is, keep the commit lock until the
+            # thread's commit is done, or the next commit would run beside it and both would
+            # rewrite the same files.
+            done = asyncio.ensure_future(asyncio.to_thread(work))
+            try:
+                written = await asyncio.shield(done)
+            except asyncio.CancelledError:
+                while not done.done():
+                    try:
+                        await asyncio.shield(done)
+                    except asyncio.CancelledError:
+                        pass
+                if not done.cancelled() and done.exception() is None:
+                    self.tasks_written += done.result()
+                raise
             self.tasks_written += written
             log.info("committed %d runs, %d tasks", len(batch), written)
             return written

@@ -48,8 +48,8 @@ CANONICAL: dict[str, pa.Schema] = {
 class Engine:
     """An Ibis backend plus what the reports need of it: Arrow in, files in, Arrow out.
 
-    Queries on one engine are serialised (a DuckDB connection is not safe to share between
-    threads mid-query).
+    Reports on one engine are serialised through :attr:`lock` (a DuckDB connection is not
+    safe to share between threads mid-query, and a report creates views before it runs).
     """
 
     def __init__(self, backend: Any) -> None:
@@ -60,7 +60,7 @@ class Engine:
                 f"reports run on DuckDB (the default) or Spark (backend=spark_backend()); "
                 f"got an ibis {self.name or type(backend).__name__!r} backend"
             )
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Engine({self.name})"
@@ -137,7 +137,7 @@ class Engine:
 
     # ---------------------------------------------------------------- execution
     def execute(self, expr: ir.Table) -> pa.Table:
-        with self._lock:
+        with self.lock:
             if self.name != "pyspark":
                 return self.backend.to_pyarrow(expr)
             # ibis collects Spark results through pandas (nullable integers become floats);
@@ -189,7 +189,12 @@ def _default_engine() -> Engine:
         if _DEFAULT is None:
             # Spill to the system temp directory, not to ./.tmp in the user's working dir.
             spill = Path(tempfile.gettempdir()) / f"seqera-analytics-duckdb-{os.getpid()}"
-            _DEFAULT = Engine(ibis.duckdb.connect(temp_directory=str(spill)))
+            # Footers are parsed once per file (cache files are written once, never
+            # changed); result order is ours to set (finish() sorts), which lets DuckDB
+            # stream with less memory.
+            _DEFAULT = Engine(ibis.duckdb.connect(temp_directory=str(spill),
+                                                  enable_object_cache=True,
+                                                  preserve_insertion_order=False))
             import atexit
 
             atexit.register(shutil.rmtree, spill, ignore_errors=True)

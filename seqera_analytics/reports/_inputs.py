@@ -351,8 +351,9 @@ def run_query(
     for attempt in range(3):
         src: Sources | None = None
         try:
-            src = _open(engine, req, scope, tasks, runs, cache)
-            return engine.execute(build(src))
+            with engine.lock:
+                src = _open(engine, req, scope, tasks, runs, cache)
+                return engine.execute(build(src))
         except (ReportError, CacheError):
             raise
         except Exception as exc:
@@ -367,5 +368,6 @@ def run_query(
             time.sleep(0.05)
         finally:
             if src is not None:
-                src.close()
+                with engine.lock:
+                    src.close()
     raise AssertionError("unreachable")  # pragma: no cover

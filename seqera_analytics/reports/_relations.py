@@ -140,12 +140,11 @@ def task_rows(
     lo: int | None,
     hi: int | None,
     tasks: ir.Table | None = None,
-    run_columns: Mapping[str, Callable[[ir.Table], ir.Value]] | None = None,
 ) -> ir.Table:
     """Tasks in the window with ``period_ms`` and one column per key (task keys computed,
     run keys joined; one row per label when ``label`` is a key), plus every task column.
 
-    ``run_columns`` adds columns computed from the runs table (name -> function of it).
+    ``tasks`` defaults to the source's tasks that the window can hold (run filters applied).
     """
     tasks = src.tasks_in(lo, hi) if tasks is None else tasks
     tkeys = [k for k in keys if k in TASK_KEYS]
@@ -153,10 +152,7 @@ def task_rows(
     runs = src.runs
     at = task_instant(t)
     if runs is not None:
-        extra = {n: f(runs) for n, f in (run_columns or {}).items()}
-        rk = run_keys_table(
-            runs, [k for k in keys if k in RUN_KEYS], _run_submit=runs.submit, **extra
-        )
+        rk = run_keys_table(runs, [k for k in keys if k in RUN_KEYS], _run_submit=runs.submit)
         t = join_on_run(t, rk)
         at = ibis.coalesce(task_instant(t), t._run_submit)
     t = t.mutate(_at=at)

@@ -235,3 +235,15 @@ def test_a_task_without_times_counts_in_its_runs_month_from_a_cache(make_tasks, 
     september = R.cost_report(cache=cache.path, since="2025-09-01", until="2025-10-01")
     assert list(september["cost"]) == [1.0]
     assert R.cost_report(cache=cache.path, since="2025-10-01").empty
+
+
+def test_reports_from_several_threads_share_the_engine_safely(cache, data):
+    """A notebook's widgets and a background thread may ask at once: same rows each time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = R.cost_report(cache=cache.path, by="pipeline,process")
+    calls = [lambda: R.cost_report(cache=cache.path, by="pipeline,process"),
+             lambda: R.cost_report(data.tasks, data.runs, by="pipeline,process")] * 4
+    with ThreadPoolExecutor(4) as pool:
+        for got in pool.map(lambda f: f(), calls):
+            pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
