@@ -15,7 +15,7 @@ from ._failures import (
     with_recovered,
 )
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import flag, join_on_run, ms_span, ratio, run_rows
 from ._rules import HOUR_MS, bounds
 from ._spec import ReportSpec, document, id_col, metric
@@ -117,16 +117,7 @@ def task_attempts(
         )
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     out = finish(table, ATTEMPTS, sort=["run_id", "name", "attempt", "task_id"])
     out["exit_meaning"] = exit_status_meaning(out["exit_status"]).array
@@ -226,15 +217,6 @@ def runs_needing_attention(
         )
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, ATTENTION, sort=["failed_cost", "run_id"], ascending=[False, True])

@@ -40,7 +40,7 @@ import ibis.expr.types as ir
 
 from .._exceptions import ReportError
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import flag, merge_parts, money, ms_span, ratio, run_rows, task_sums
 from ._rules import (
     HOUR_MS,
@@ -274,16 +274,7 @@ def cost_report(
         return _cost_columns(g)
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, COST_REPORT, by=keys, period=p, grouped=True)
 
@@ -410,15 +401,6 @@ def reconcile_costs(
         )
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, RECONCILE, sort=["run_id"])

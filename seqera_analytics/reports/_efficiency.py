@@ -44,7 +44,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import flag, money, ms_span, ratio, task_rows
 from ._rightsizing import (
     GIB,
@@ -225,14 +225,7 @@ def right_size(
     raw = run_query(
         build,
         _request(keys),
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend),
     )
     return finish(_with_suggestions(raw, quantile, headroom, int(min_tasks)), RIGHT_SIZE, by=keys)
 
@@ -376,14 +369,7 @@ def efficiency_report(
     raw = run_query(
         build,
         _request(keys),
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend),
     )
     table = _with_suggestions(raw, quantile, headroom, int(min_tasks))
     return finish(

@@ -192,9 +192,13 @@ def _default_engine() -> Engine:
             # Footers are parsed once per file (cache files are written once, never
             # changed); result order is ours to set (finish() sorts), which lets DuckDB
             # stream with less memory.
-            _DEFAULT = Engine(ibis.duckdb.connect(temp_directory=str(spill),
-                                                  enable_object_cache=True,
-                                                  preserve_insertion_order=False))
+            _DEFAULT = Engine(
+                ibis.duckdb.connect(
+                    temp_directory=str(spill),
+                    enable_object_cache=True,
+                    preserve_insertion_order=False,
+                )
+            )
             import atexit
 
             atexit.register(shutil.rmtree, spill, ignore_errors=True)

@@ -31,7 +31,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import (
     flag,
     join_on_run,
@@ -317,16 +317,7 @@ def failure_report(
         return d.mutate(failure_rate=ratio(d.runs_failed, d.runs_succeeded + d.runs_failed))
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, FAILURE_REPORT, by=keys, period=p, grouped=True)
 
@@ -448,16 +439,7 @@ def task_failures(
         )
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     order = [*(["period"] if p else []), "failed_attempts", *keys]
     out = finish(

@@ -26,7 +26,7 @@ from ..frames.schema import RUN_STATUSES
 from ..store import Cache
 from ._engine import CANONICAL, SPECS, Engine, engine_for
 
-__all__ = ["Request", "Scope", "Sources", "run_query"]
+__all__ = ["Inputs", "Request", "Scope", "Sources", "run_query"]
 
 
 @dataclass
@@ -320,19 +320,22 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
         raise
 
 
-def run_query(
-    build: Callable[[Sources], ir.Table],
-    req: Request,
-    *,
-    tasks: Any = None,
-    runs: Any = None,
-    cache: Any = None,
-    workspace: Any = None,
-    pipeline: Any = None,
-    user: Any = None,
-    run_status: Any = None,
-    backend: Any = None,
-) -> pa.Table:
+@dataclass(frozen=True)
+class Inputs:
+    """What a report was given to read: frames or a cache, the run scope and the engine
+    (the parameters every report function takes; see ``{inputs}`` in their docstrings)."""
+
+    tasks: Any = None
+    runs: Any = None
+    cache: Any = None
+    workspace: Any = None
+    pipeline: Any = None
+    user: Any = None
+    run_status: Any = None
+    backend: Any = None
+
+
+def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs) -> pa.Table:
     """Open the inputs, build the report's expression on them and execute it.
 
     A cache read that loses a race with a sync (a file named by the state it read was
@@ -346,13 +349,14 @@ def run_query(
     CacheError
         ``cache`` is not a cache, the workspace is not cached, or its files are gone.
     """
-    engine = engine_for(backend)
-    scope = Scope(workspace, pipeline, user, run_status)
+    engine = engine_for(inputs.backend)
+    scope = Scope(inputs.workspace, inputs.pipeline, inputs.user, inputs.run_status)
+    cache = inputs.cache
     for attempt in range(3):
         src: Sources | None = None
         try:
             with engine.lock:
-                src = _open(engine, req, scope, tasks, runs, cache)
+                src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache)
                 return engine.execute(build(src))
         except (ReportError, CacheError):
             raise

@@ -11,7 +11,7 @@ import ibis
 import ibis.expr.types as ir
 
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import merge_parts, ms_span, task_rows
 from ._rules import (
     HOUR_MS,
@@ -197,15 +197,6 @@ def process_runtimes(
         return merge_parts([g, w], on=gk) if gk else g.cross_join(w)
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, PROCESS_RUNTIMES, by=keys, period=p, grouped=True)

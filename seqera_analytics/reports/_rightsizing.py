@@ -262,8 +262,9 @@ def nextflow_config(suggestions: pd.DataFrame, *, comment: bool = True) -> str:
         )
         lines += [
             (
-                f"// Right-sizing suggestions from seqera-analytics: the p{round(float(q) * 100):g} "
-                f"of the use of successful tasks + {float(h) * 100:g}% headroom,"
+                "// Right-sizing suggestions from seqera-analytics: the "
+                f"p{round(float(q) * 100):g} of the use of successful tasks + "
+                f"{float(h) * 100:g}% headroom,"
             ),
             "// never below the largest use observed. Review before use.",
         ]

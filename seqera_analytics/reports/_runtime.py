@@ -30,7 +30,7 @@ from typing import Any
 import ibis.expr.types as ir
 
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import (
     flag,
     join_on_run,
@@ -228,16 +228,7 @@ def run_runtimes(
         )
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, RUN_RUNTIMES, sort=["submit", "run_id"])
 
@@ -383,15 +374,6 @@ def runtime_report(
         return _runtime_columns(d.mutate(runs=d.runs.fill_null(0)))
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, RUNTIME_REPORT, by=keys, period=p, grouped=True)

@@ -11,7 +11,7 @@ import ibis.expr.types as ir
 
 from ._cost import cost_sums
 from ._frame import finish
-from ._inputs import Request, Sources, run_query
+from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import flag, join_on_run, money
 from ._spec import ReportSpec, document, id_col, metric
 
@@ -193,15 +193,6 @@ def session_cost_report(
         )
 
     table = run_query(
-        build,
-        req,
-        tasks=tasks,
-        runs=runs,
-        cache=cache,
-        workspace=workspace,
-        pipeline=pipeline,
-        user=user,
-        run_status=run_status,
-        backend=backend,
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
     )
     return finish(table, SESSIONS, sort=["first_submit", "session_id"])
