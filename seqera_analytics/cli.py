@@ -235,6 +235,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(f"Wrote the {args.kind} report ({len(df)} rows, {args.layout} layout) to {path}")
     elif not df.empty:
         _print_report(df, args.kind, args.all_columns)
+    if args.kind == "efficiency" and df.empty and args.config:
+        print(f"No right-sizing config written to {args.config}: the report is empty.")
     if args.kind == "efficiency" and not df.empty:
         snippet = reports.nextflow_config(reports.right_size(**scope))
         if args.config:
