@@ -205,7 +205,8 @@ def runs_needing_attention(
         assert src.tasks is not None
         r = run_rows(src, keys=(), period=None, lo=lo, hi=hi)
         r = r.filter(flag(r.status == "SUCCEEDED"))
-        t = with_recovered(src.tasks.semi_join(r.select("run_id"), "run_id"))
+        t = src.tasks_of(r, windowed=lo is not None or hi is not None)
+        t = with_recovered(t.semi_join(r.select("run_id"), "run_id"))
         per_run = t.group_by("run_id").aggregate(**failure_sums(t), _all_cost=t.cost.sum())
         d = join_on_run(r, per_run, "inner")
         d = d.filter((d.failed_attempts + d.retried_attempts) > 0)

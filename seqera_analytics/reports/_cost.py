@@ -32,6 +32,7 @@ none has a cost, and a sum over partly priced tasks is a lower bound flagged by 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -332,8 +333,9 @@ def reconcile_costs(
     Source: ``GET /workflow/{id}/progress`` ``.progress.workflowProgress.cost`` and ``GET
     /workflow/{id}/tasks``.
     """
-    if rtol < 0 or atol < 0:
-        raise ReportError("rtol and atol must be >= 0")
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 <= tol < math.inf:
+            raise ReportError(f"{name} must be a finite number >= 0, got {tol!r}")
     lo, hi = bounds(since, until)
     req = Request(
         task_columns=["run_id", "status", "cost"],
@@ -357,7 +359,7 @@ def reconcile_costs(
         runs = src.runs
         if lo is not None or hi is not None:
             runs = run_rows(src, keys=(), period=None, lo=lo, hi=hi)
-            tasks = tasks.semi_join(runs.select("run_id"), "run_id")
+            tasks = src.tasks_of(runs, windowed=True).semi_join(runs.select("run_id"), "run_id")
         per_run = tasks.group_by("run_id").aggregate(**cost_sums(tasks))
         info = runs.select(
             "run_id",

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,13 @@ class Engine:
             df.createOrReplaceTempView(view)
             cleanup.append(lambda: session.catalog.dropTempView(view))
             return self._view(view, table.schema)
-        return ibis.memtable(table)
+        # Registered by name and unregistered after the report: ibis' memtables stay on the
+        # connection (and keep their data alive) for as long as the process runs.
+        con = self.backend.con
+        view = f"seqera_analytics_{uuid.uuid4().hex}"
+        con.register(view, table)
+        cleanup.append(lambda: con.unregister(view))
+        return self._view(view, table.schema)
 
     def from_files(
         self, table: str, files: Sequence[Path], base: Path, cleanup: list[Callable[[], None]]
@@ -95,7 +102,11 @@ class Engine:
             from pyspark.sql import functions as F
 
             session = self.backend._session
-            df = session.read.option("basePath", str(base)).parquet(*map(str, files))
+            # File paths are globs to Hadoop (basePath is not): escape what would match
+            # other directories.
+            df = session.read.option("basePath", str(base)).parquet(
+                *(_hadoop_literal(str(f)) for f in files)
+            )
             cols = []
             for f in schema:
                 c = F.col(f.name)
@@ -108,7 +119,7 @@ class Engine:
             df.select(*cols).createOrReplaceTempView(view)
             cleanup.append(lambda: session.catalog.dropTempView(view))
             return self._view(view, schema)
-        listed = ", ".join("'" + str(p).replace("'", "''") + "'" for p in files)
+        listed = ", ".join("'" + _duckdb_literal(str(p)).replace("'", "''") + "'" for p in files)
         cols = []
         for f in schema:
             if f.name in times:
@@ -147,19 +158,41 @@ class Engine:
                 return pa.Table.from_pandas(df.toPandas(), preserve_index=False)
             return df.toArrow()
 
-    def missing_file(self, exc: BaseException) -> bool:
-        """Whether ``exc`` says a file of the query is gone (a sync replaced it mid-read)."""
+    def file_problem(self, exc: BaseException) -> str | None:
+        """``"missing"`` or ``"damaged"`` when ``exc`` says a file of the query is gone or
+        unreadable (a sync may have replaced it mid-read); ``None`` for anything else."""
         text = f"{type(exc).__name__}: {exc}"
-        return any(
-            s in text
-            for s in (
-                "No such file",
-                "No files found",
-                "FileNotFound",
-                "PATH_NOT_FOUND",
-                "does not exist",
-            )
-        )
+        if any(s in text for s in _MISSING):
+            return "missing"
+        if any(s in text for s in _DAMAGED):
+            return "damaged"
+        return None
+
+
+_MISSING = ("No such file", "No files found", "FileNotFound", "PATH_NOT_FOUND", "does not exist")
+_DAMAGED = (
+    "magic bytes",
+    "not a parquet file",
+    "not a Parquet file",
+    "too small to be a Parquet",
+    "Could not read footer",
+    "CANNOT_READ_FILE_FOOTER",
+    "FAILED_READ_FILE",
+    "Corrupt",
+    "corrupt",
+    "Invalid Parquet",
+    "Couldn't deserialize thrift",
+)
+
+
+def _duckdb_literal(path: str) -> str:
+    """A path DuckDB's glob matches only literally (``[``, ``*``, ``?``, ``{`` as classes)."""
+    return "".join(f"[{c}]" if c in "[*?{" else c for c in path)
+
+
+def _hadoop_literal(path: str) -> str:
+    """A path Hadoop's glob matches only literally (special characters escaped)."""
+    return "".join(f"\\{c}" if c in "[]{}*?\\" else c for c in path)
 
 
 def _spark_schema(schema: pa.Schema) -> Any:
@@ -205,9 +238,13 @@ def _default_engine() -> Engine:
         return _DEFAULT
 
 
+_ENGINES: weakref.WeakKeyDictionary[Any, Engine] = weakref.WeakKeyDictionary()
+
+
 def engine_for(backend: Any = None) -> Engine:
     """The engine for ``backend``: ``None`` -> the process's DuckDB; an ibis DuckDB or
-    PySpark backend; or a ``pyspark.sql.SparkSession`` (wrapped with ibis).
+    PySpark backend; or a ``pyspark.sql.SparkSession`` (wrapped with ibis). One engine (and
+    one lock) per backend, however many reports and threads use it.
 
     Raises
     ------
@@ -218,9 +255,21 @@ def engine_for(backend: Any = None) -> Engine:
         return _default_engine()
     if isinstance(backend, Engine):
         return backend
-    if type(backend).__name__ == "SparkSession":
-        return Engine(_ibis_pyspark(backend))
-    return Engine(backend)
+    with _DEFAULT_LOCK:
+        try:
+            found = _ENGINES.get(backend)
+        except TypeError:  # not weakly referenceable: not a backend either
+            found = None
+        if found is None:
+            if type(backend).__name__ == "SparkSession":
+                found = Engine(_ibis_pyspark(backend))
+            else:
+                found = Engine(backend)
+            try:
+                _ENGINES[backend] = found
+            except TypeError:
+                pass
+        return found
 
 
 def _ibis_pyspark(session: Any) -> Any:

@@ -293,11 +293,12 @@ def failure_report(
         tp = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=failure_sums, tasks=t)
         tp = tp.drop("runs")
         # Whether a run needs attention is decided on all its tasks.
-        st = src.tasks
+        r = run_rows(src, keys=keys, period=p, lo=lo, hi=hi)
+        st = src.tasks_of(r, windowed=lo is not None or hi is not None)
         troubled = st.group_by("run_id").aggregate(
             _troubled=st.count(where=flag(st.status == "FAILED") | (st.attempt.fill_null(1) > 1))
         )
-        r = join_on_run(run_rows(src, keys=keys, period=p, lo=lo, hi=hi), troubled)
+        r = join_on_run(r, troubled)
         ok, bad = flag(r.status == "SUCCEEDED"), flag(r.status == "FAILED")
         rs = r.group_by(["period_ms", *keys]).aggregate(
             runs=r.run_id.nunique(),

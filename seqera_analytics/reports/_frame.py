@@ -88,11 +88,11 @@ def period_label(starts: pd.Series, period: str | None) -> pd.Series:
         text = list(uniq.strftime("%Y-%m-%d"))
     elif period == "week":
         iso = uniq.isocalendar()
-        text = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])]
+        text = [f"{y:04d}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])]
     elif period == "month":
         text = list(uniq.strftime("%Y-%m"))
     elif period == "quarter":
-        text = [f"{y}-Q{(m - 1) // 3 + 1}" for y, m in zip(uniq.year, uniq.month)]
+        text = [f"{y:04d}-Q{(m - 1) // 3 + 1}" for y, m in zip(uniq.year, uniq.month)]
     else:
         text = list(uniq.strftime("%Y"))
     mapping = pd.Series(text, index=uniq, dtype="string")

@@ -1,11 +1,12 @@
 """What a report reads: the DataFrames a user holds, or a cache's committed files.
 
 Two ways in, one definition. From frames, only the columns a report names are handed to the
-engine, as Arrow (numeric columns without a copy). From a cache, the engine reads exactly the
-Parquet files its ``state.json`` lists as committed (a killed sync can leave files no commit
-names; they are never read), with the workspace filter applied to the file list and every
-other filter and column choice pushed down to the scan. Run filters (pipeline, user, run
-status) select runs, and tasks through their runs.
+engine, as Arrow (:mod:`._convert`). From a cache, the engine reads exactly the Parquet files
+its ``state.json`` lists as committed, read once per report (a killed sync can leave files no
+commit names; they are never read), with the workspace filter applied to the file list, the
+files a date window cannot touch skipped, and columns and the other filters pushed down to
+the scan. Either way the report sees the same columns, in the canonical form. Run filters
+(pipeline, user, run status) select runs, and tasks through their runs.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ import pyarrow as pa
 from .._exceptions import CacheError, ReportError
 from ..frames.schema import RUN_STATUSES
 from ..store import Cache
-from ._engine import CANONICAL, SPECS, Engine, engine_for
+from ._convert import to_arrow
+from ._engine import CANONICAL, Engine, engine_for
 
 __all__ = ["Inputs", "Request", "Scope", "Sources", "run_query"]
+
+_TIMES = ("complete", "start", "submit")
 
 
 @dataclass
@@ -54,27 +58,51 @@ class Sources:
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     cache: Cache | None = None
     task_files: list[Path] = field(default_factory=list)
-    _windows: dict[tuple[Any, ...], ir.Table] = field(default_factory=dict)
+    task_columns: list[str] = field(default_factory=list)
+    _views: dict[tuple[Any, ...], ir.Table] = field(default_factory=dict)
+
+    def _tasks_from(self, files: list[Path], all_runs: bool) -> ir.Table:
+        assert self.cache is not None
+        t = self.engine.from_files("tasks", files, self.cache.path / "tasks", self.cleanup)
+        t = t.select(*self.task_columns)
+        if self.run_filter and not all_runs:
+            assert self.runs is not None
+            t = t.semi_join(self.runs.select("run_id"), "run_id")
+        return t
 
     def tasks_in(self, lo: int | None, hi: int | None, *, all_runs: bool = False) -> ir.Table:
         """The tasks that can be attributed to ``[lo, hi)`` (ms): from a cache, only the
         files whose footer statistics allow such a task (see :func:`_may_hold`), so a
         month's report on years of history reads about a month of files. Rows still need
         the window filter. ``all_runs`` skips the run filters (applied later by the caller).
-        Reports whose figures need *all* of a run's tasks use :attr:`tasks` instead."""
+        Reports whose figures need *all* of a run's tasks use :meth:`tasks_of`."""
         table = self.all_tasks if all_runs else self.tasks
         assert table is not None
         if self.cache is None or (lo is None and hi is None):
             return table
-        key = (lo, hi, all_runs)
-        if key not in self._windows:
+        key = ("window", lo, hi, all_runs)
+        if key not in self._views:
             files = [f for f in self.task_files if _may_hold(self.cache, f, lo, hi)]
-            t = self.engine.from_files("tasks", files, self.cache.path / "tasks", self.cleanup)
-            if self.run_filter and not all_runs:
-                assert self.runs is not None
-                t = t.semi_join(self.runs.select("run_id"), "run_id")
-            self._windows[key] = t
-        return self._windows[key]
+            self._views[key] = self._tasks_from(files, all_runs)
+        return self._views[key]
+
+    def tasks_of(self, runs: ir.Table, windowed: bool) -> ir.Table:
+        """All tasks of the selected runs, reading (from a cache, with a ``windowed`` run
+        selection) only the partitions those runs live in: a run's tasks sit in its
+        workspace and submission month. One small query finds the partitions."""
+        assert self.tasks is not None
+        if self.cache is None or not windowed:
+            return self.tasks
+        found = self.engine.execute(runs.select("workspace_id", "submit").distinct())
+        ws = found.column("workspace_id").to_pylist()
+        ms = found.column("submit").to_numpy(zero_copy_only=False)
+        months = [
+            "unknown" if np.isnan(m) else str(np.datetime64(int(m), "ms").astype("datetime64[M]"))
+            for m in ms.astype("float64")
+        ]
+        parts = set(zip(ws, months))
+        files = [f for f in self.task_files if self.cache.partition_of(f) in parts]
+        return self._tasks_from(files, all_runs=False)
 
     def close(self) -> None:
         for fn in self.cleanup:
@@ -83,9 +111,6 @@ class Sources:
             except Exception:  # pragma: no cover - best effort (a stopped Spark session)
                 pass
         self.cleanup.clear()
-
-
-_TIMES = ("complete", "start", "submit")
 
 
 def _may_hold(cache: Cache, file: Path, lo: int | None, hi: int | None) -> bool:
@@ -119,14 +144,22 @@ def _may_hold(cache: Cache, file: Path, lo: int | None, hi: int | None) -> bool:
     return not ((lo is not None and last < lo) or (hi is not None and first >= hi))
 
 
-def _as_list(value: Any) -> list[str] | None:
+# ------------------------------------------------------------------------------ arguments
+def _names(value: Any, what: str) -> list[str] | None:
+    """A filter value as a list of names: one str, or a sequence of str."""
     if value is None:
         return None
-    return [str(value)] if isinstance(value, (str, int)) else [str(v) for v in value]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set, frozenset, pd.Index, pd.Series, np.ndarray)):
+        items = list(value)
+        if all(isinstance(v, str) for v in items):
+            return items
+    raise ReportError(f"{what} must be a name or a list of names, got {value!r}")
 
 
 def _statuses(value: Any) -> list[str] | None:
-    values = _as_list(value)
+    values = _names(value, "run_status")
     if values is None:
         return None
     out = [v.strip().upper() for v in values]
@@ -139,50 +172,12 @@ def _statuses(value: Any) -> list[str] | None:
     return out
 
 
-def _to_arrow(df: pd.DataFrame, columns: Sequence[str], table: str) -> pa.Table:
-    """The named columns of a user's frame as a canonical Arrow table."""
-    schema = CANONICAL[table]
-    spec = SPECS[table]
-    arrays = []
-    for name in columns:
-        target = schema.field(name).type
-        s = df[name]
-        kind = spec[name].type
-        if pa.types.is_timestamp(kind):
-            ts = s if isinstance(s.dtype, pd.DatetimeTZDtype) else pd.to_datetime(s, utc=True)
-            arr = pa.array(ts.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")).cast(pa.int64())
-        elif pa.types.is_duration(kind):
-            if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-                arr = pa.array(pd.to_numeric(s).astype("Float64")).cast(pa.int64(), safe=False)
-            else:
-                td = pd.to_timedelta(s).astype("timedelta64[ms]")
-                arr = pa.array(td).cast(pa.int64())
-        elif pa.types.is_list(target):
-            arr = pa.array([_as_labels(v) for v in s.to_numpy(dtype=object)], target)
-        elif pa.types.is_string(target):
-            arr = pa.array(s.astype("string").to_numpy(dtype=object, na_value=None), pa.string())
-        else:
-            arr = pa.Array.from_pandas(s)
-            if arr.type != target:
-                try:
-                    arr = arr.cast(target)
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    numeric = pd.to_numeric(pd.Series(s.to_numpy(dtype=object)), errors="coerce")
-                    arr = pa.array(numeric.astype("Float64"))  # e.g. fractional "cpus"
-                    if pa.types.is_integer(target):
-                        arr = arr.cast(pa.float64())
-        if isinstance(arr, pa.ChunkedArray):
-            arr = arr.combine_chunks()
-        arrays.append(arr)
-    return pa.Table.from_arrays(arrays, names=list(columns)) if columns else pa.table({})
-
-
-def _as_labels(v: Any) -> list[str] | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+def _workspace(value: Any) -> str | None:
+    if value is None:
         return None
-    if isinstance(v, str):
-        return [v]
-    return [str(x) for x in list(v) if x is not None]
+    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+        raise ReportError(f"workspace must be one 'org/workspace' name or id, got {value!r}")
+    return str(value).strip()
 
 
 def _require(df: Any, columns: Sequence[str], table: str, why: str) -> None:
@@ -208,8 +203,8 @@ def _with(columns: Sequence[str], *names: str) -> list[str]:
 class Request:
     """What a report reads.
 
-    ``task_columns``/``run_columns``: the columns a report needs from frames (``None``: the
-    table is not read); ``run_optional``: runs columns used when present (null otherwise);
+    ``task_columns``/``run_columns``: the columns a report needs (``None``: the table is not
+    read); ``run_optional``: runs columns used when present (null otherwise);
     ``runs_required``: why the report cannot do without runs ("" when it can: then runs are
     used when given, e.g. for run-level keys and the attribution fallback).
     """
@@ -224,10 +219,20 @@ class Request:
 class Scope:
     """Which runs a report covers (see the ``{inputs}`` parameters of the reports)."""
 
-    workspace: Any = None
-    pipeline: Any = None
-    user: Any = None
-    run_status: Any = None
+    workspace: str | None = None
+    pipeline: list[str] | None = None
+    user: list[str] | None = None
+    run_status: list[str] | None = None
+
+    @classmethod
+    def of(cls, workspace: Any, pipeline: Any, user: Any, run_status: Any) -> Scope:
+        """Validated filters (one clear error for a value of the wrong kind)."""
+        return cls(
+            _workspace(workspace),
+            _names(pipeline, "pipeline"),
+            _names(user, "user"),
+            _statuses(run_status),
+        )
 
     def run_columns(self, from_cache: bool) -> list[str]:
         cols = []
@@ -243,71 +248,103 @@ class Scope:
 
     def conditions(self, r: ir.Table, from_cache: bool) -> list[ir.BooleanValue]:
         conds = []
-        if (pipelines := _as_list(self.pipeline)) is not None:
-            conds.append(r.project_name.isin(pipelines))
-        if (users := _as_list(self.user)) is not None:
-            conds.append(r.user_name.isin(users))
-        if (statuses := _statuses(self.run_status)) is not None:
-            conds.append(r.status.upper().isin(statuses))
+        if self.pipeline is not None:
+            conds.append(r.project_name.isin(self.pipeline))
+        if self.user is not None:
+            conds.append(r.user_name.isin(self.user))
+        if self.run_status is not None:
+            conds.append(r.status.upper().isin(self.run_status))
         if self.workspace is not None and not from_cache:  # a cache prunes files instead
-            text = str(self.workspace).strip()
+            text = self.workspace
             by_name = r.workspace.lower() == text.lower()
             conds.append((by_name | (r.workspace_id == int(text))) if text.isdigit() else by_name)
         return conds
 
+    def check_frame(self, runs: pd.DataFrame) -> None:
+        """On frames, a workspace the runs do not hold is an error, as on a cache."""
+        if self.workspace is None:
+            return
+        text = self.workspace
+        names = runs["workspace"].astype("string").str.lower()
+        hit = (names == text.lower()).fillna(False)
+        if text.isdigit():
+            hit |= (pd.to_numeric(runs["workspace_id"], errors="coerce") == int(text)).fillna(False)
+        if not hit.any():
+            held = sorted(runs["workspace"].dropna().astype(str).unique())
+            raise ReportError(
+                f"workspace {text!r} is not in the runs frame (it holds: "
+                f"{', '.join(held[:10]) or 'no workspace names'})"
+            )
+
+
+def _cache_of(cache: Any) -> Cache:
+    if isinstance(cache, Cache):
+        c = cache
+    elif isinstance(cache, (str, Path)) or hasattr(cache, "__fspath__"):
+        c = Cache(cache)
+    else:
+        raise ReportError(f"cache must be a directory path or a Cache, got {cache!r}")
+    if not c.is_cache():
+        raise CacheError(
+            f"{c.path} is not a seqera-analytics cache (no state.json): sync into it "
+            f"first (seqera-analytics sync --workspace ORG/WS --cache {c.path})"
+        )
+    return c
+
 
 def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cache: Any) -> Sources:
     src = Sources(engine)
-    filter_cols = scope.run_columns(cache is not None)
+    from_cache = cache is not None
+    filter_cols = scope.run_columns(from_cache)
     use_runs = req.run_columns is not None or bool(filter_cols)
+    task_cols = _with(req.task_columns or [], "run_id")
+    run_cols = _with([*(req.run_columns or []), *filter_cols], "run_id")
     try:
-        if cache is not None:
+        if from_cache:
             if tasks is not None or runs is not None:
                 raise ReportError("pass either the tasks/runs frames or cache=..., not both")
-            c = cache if isinstance(cache, Cache) else Cache(cache)
-            if not c.is_cache():
-                raise CacheError(
-                    f"{c.path} is not a seqera-analytics cache (no state.json): sync into it "
-                    f"first (seqera-analytics sync --workspace ORG/WS --cache {c.path})"
-                )
+            c = _cache_of(cache)
+            state = c.state()  # once: tasks and runs of the same commit
             wids = None if scope.workspace is None else [c.workspace_id(scope.workspace)]
             src.cache = c
             if req.task_columns is not None:
-                src.task_files = c.committed_files("tasks", wids)
-                src.all_tasks = engine.from_files(
-                    "tasks", src.task_files, c.path / "tasks", src.cleanup
-                )
+                src.task_files = c.committed_files("tasks", wids, state=state)
+                src.task_columns = task_cols
+                src.all_tasks = src._tasks_from(src.task_files, all_runs=True)
             if use_runs:
-                files = c.committed_files("runs", wids)
-                src.runs = engine.from_files("runs", files, c.path / "runs", src.cleanup)
+                files = c.committed_files("runs", wids, state=state)
+                r = engine.from_files("runs", files, c.path / "runs", src.cleanup)
+                # the partition columns too: tasks_of() finds a run's files with them
+                cols = _with([*run_cols, *req.run_optional], "run_id", "workspace_id", "submit")
+                src.runs = r.select(*cols)
         else:
             if tasks is None and runs is None:
                 raise ReportError(
                     "pass the tasks (and runs) DataFrames, or cache=... to read a cache "
-                    "(e.g. cache=seqera_analytics.store.default_cache_dir())"
+                    "(e.g. cache=seqera_analytics.Cache() for the default one)"
                 )
             if req.task_columns is not None:
-                _require(tasks, req.task_columns, "tasks", "this report")
-                cols = _with(req.task_columns, "run_id")
-                src.all_tasks = engine.from_arrow(_to_arrow(tasks, cols, "tasks"), src.cleanup)
+                _require(tasks, task_cols, "tasks", "this report")
+                table = to_arrow(tasks, task_cols, "tasks")
+                src.all_tasks = engine.from_arrow(table, src.cleanup)
             if req.runs_required:
                 _require(runs, [], "runs", req.runs_required)
             if filter_cols:
                 _require(runs, [], "runs", "filtering by pipeline, user, run status or workspace")
             if runs is not None and use_runs:
-                cols = _with([*(req.run_columns or []), *filter_cols], "run_id")
-                _require(runs, cols, "runs", "this report")
-                optional = [c for c in req.run_optional if c not in cols]
+                _require(runs, run_cols, "runs", "this report")
+                scope.check_frame(runs)
+                optional = [c for c in req.run_optional if c not in run_cols]
                 present = [c for c in optional if c in runs.columns]
                 r = runs.drop_duplicates("run_id", keep="last")
-                table = _to_arrow(r, [*cols, *present], "runs")
+                table = to_arrow(r, [*run_cols, *present], "runs")
                 for name in optional:
                     if name not in present:
                         typ = CANONICAL["runs"].field(name).type
                         table = table.append_column(name, pa.nulls(table.num_rows, typ))
                 src.runs = engine.from_arrow(table, src.cleanup)
         if src.runs is not None:
-            conds = scope.conditions(src.runs, cache is not None)
+            conds = scope.conditions(src.runs, from_cache)
             if conds:
                 src.runs = src.runs.filter(*conds)
                 src.run_filter = True
@@ -335,25 +372,35 @@ class Inputs:
     backend: Any = None
 
 
+#: How long a report keeps retrying while a sync replaces the files it was reading [s].
+RETRY_WINDOW_S = 30.0
+
+
 def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs) -> pa.Table:
     """Open the inputs, build the report's expression on them and execute it.
 
-    A cache read that loses a race with a sync (a file named by the state it read was
-    replaced meanwhile) is retried with the new state, twice.
+    A cache read that loses a race with a sync (a commit replaced files named by the state
+    it read) starts again on the new state, for up to :data:`RETRY_WINDOW_S` while commits
+    keep coming; a listed file that is gone, or damaged, with no commit in between, is a
+    :class:`CacheError`.
 
     Raises
     ------
     ReportError
-        Bad inputs: both or neither of frames and cache, a frame lacking a needed column, an
-        unknown run status.
+        Bad inputs: both or neither of frames and cache, a frame lacking a needed column or
+        holding values of the wrong kind, a filter of the wrong kind or an unknown run status.
     CacheError
-        ``cache`` is not a cache, the workspace is not cached, or its files are gone.
+        ``cache`` is not a cache, the workspace is not cached, or a file it lists is gone or
+        damaged.
     """
     engine = engine_for(inputs.backend)
-    scope = Scope(inputs.workspace, inputs.pipeline, inputs.user, inputs.run_status)
+    scope = Scope.of(inputs.workspace, inputs.pipeline, inputs.user, inputs.run_status)
     cache = inputs.cache
-    for attempt in range(3):
+    deadline = time.monotonic() + RETRY_WINDOW_S
+    delay = 0.02
+    while True:
         src: Sources | None = None
+        before = _state_files(cache)
         try:
             with engine.lock:
                 src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache)
@@ -361,17 +408,49 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
         except (ReportError, CacheError):
             raise
         except Exception as exc:
-            if cache is None or not engine.missing_file(exc):
+            if cache is None:
                 raise
-            if attempt == 2:
+            problem = engine.file_problem(exc)
+            if problem is None:
+                raise
+            changed = _state_files(cache) != before
+            if changed and time.monotonic() < deadline:
+                time.sleep(delay)  # a sync committed meanwhile: start again on its state
+                delay = min(delay * 2, 1.0)
+                continue
+            path = src.cache.path if src is not None and src.cache is not None else cache
+            if changed:
                 raise CacheError(
-                    f"The cache at {cache} lists a file that is gone ({str(exc).splitlines()[0]}). "
-                    "Run `seqera-analytics sync` for the workspace: it drops the damaged part and "
+                    f"The cache at {path} kept changing while the report read it (a sync is "
+                    "committing); run the report again when the sync is done."
+                ) from None
+            if problem == "missing":
+                raise CacheError(
+                    f"The cache at {path} lists a file that is gone ({_first_line(exc)}). Run "
+                    "`seqera-analytics sync` for the workspace: it drops the lost part and "
                     "fetches those runs again."
                 ) from None
-            time.sleep(0.05)
+            raise CacheError(
+                f"The cache at {path} has a damaged file ({_first_line(exc)}). Sync the "
+                "workspace into a new cache directory."
+            ) from None
         finally:
             if src is not None:
                 with engine.lock:
                     src.close()
-    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _state_files(cache: Any) -> Any:
+    """The committed file lists, to tell a commit in between from damage."""
+    if cache is None:
+        return None
+    try:
+        c = cache if isinstance(cache, Cache) else Cache(cache)
+        return c.state().files
+    except (CacheError, OSError, TypeError, ValueError):
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -21,6 +21,7 @@ from ._rules import (
     normalize_period,
     run_key_columns,
     task_key_columns,
+    task_statuses,
 )
 from ._runtime import RUNTIME_TASK_COLUMNS
 from ._spec import RUN_KEYS, TASK_KEYS, ReportSpec, document, metric
@@ -143,7 +144,7 @@ def process_runtimes(
     p = normalize_period(period)
     keys = normalize_by(by, _PROCESS_RUNTIME_KEYS, report="process runtime")
     lo, hi = bounds(since, until)
-    wanted = [str(s).strip().upper() for s in statuses]
+    wanted = task_statuses(statuses)
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
     req = Request(
         task_columns=[*RUNTIME_TASK_COLUMNS, "time", *task_key_columns(keys)],

@@ -84,13 +84,22 @@ def nextflow_cpus(cores: float) -> int:
     return max(1, math.ceil(cores))
 
 
+def _real(value: object) -> bool:
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, (bool, np.bool_))
+        and math.isfinite(float(value))
+    )
+
+
 def check_params(quantile: float, headroom: float, min_tasks: int) -> None:
-    if not 0.0 < quantile <= 1.0:
-        raise ReportError(f"quantile must be in (0, 1], got {quantile!r}")
-    if headroom < 0:
-        raise ReportError(f"headroom must be >= 0, got {headroom!r}")
-    if int(min_tasks) < 1:
-        raise ReportError(f"min_tasks must be >= 1, got {min_tasks!r}")
+    """The right-sizing parameters, or a one-line :class:`ReportError`."""
+    if not _real(quantile) or not 0.0 < float(quantile) <= 1.0:
+        raise ReportError(f"quantile must be a number in (0, 1], got {quantile!r}")
+    if not _real(headroom) or float(headroom) < 0:
+        raise ReportError(f"headroom must be a finite number >= 0, got {headroom!r}")
+    if not _real(min_tasks) or float(min_tasks) != int(min_tasks) or int(min_tasks) < 1:
+        raise ReportError(f"min_tasks must be a whole number >= 1, got {min_tasks!r}")
 
 
 RIGHT_SIZE = ReportSpec(

@@ -21,10 +21,12 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from .._exceptions import ReportError
 from .._time import parse_instant
+from ..frames.schema import TASK_STATUSES
 from ._spec import PERIODS, RUN_KEYS, TASK_KEYS
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "normalize_by",
     "normalize_period",
     "period_start",
+    "task_statuses",
     "run_instant",
     "run_key",
     "run_key_columns",
@@ -59,6 +62,7 @@ _PERIOD_ALIASES = {
     "y": "year",
     "yearly": "year",
     "annual": "year",
+    "annually": "year",
 }
 _TRUNCATE_UNIT = {"month": "M", "quarter": "Q", "year": "Y"}
 
@@ -103,7 +107,12 @@ def normalize_by(
     """
     if by is None:
         return ()
-    items = by.split(",") if isinstance(by, str) else list(by)
+    if isinstance(by, str):
+        items = by.split(",")
+    elif isinstance(by, (Sequence, set, frozenset, pd.Index, np.ndarray)):
+        items = list(by)
+    else:
+        raise ReportError(f"by must be a key name, a comma-separated string or a list, got {by!r}")
     out: list[str] = []
     for item in items:
         if not isinstance(item, str):
@@ -123,8 +132,16 @@ def normalize_by(
 
 
 def _bound(value: Any, name: str) -> int | None:
-    ts = parse_instant(value, name, error=ReportError)
-    return None if ts is None else int(ts.value) // 1_000_000  # ns -> ms
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        # A bare number is no date (pandas would read it as nanoseconds since 1970).
+        raise ReportError(f"{name} must be a date or date-time (e.g. '2025-09-01'), got {value!r}")
+    try:
+        ts = parse_instant(value, name, error=ReportError)
+        return None if ts is None else int(ts.as_unit("ms").asm8.view("i8"))  # ms since 1970
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise ReportError(
+            f"{name}={value!r} is out of range: use a date from 1678 to 2261"
+        ) from None
 
 
 def bounds(since: Any, until: Any) -> tuple[int | None, int | None]:
@@ -198,10 +215,32 @@ def period_of_day(day: ir.IntegerValue, period: str | None) -> ir.IntegerValue:
 
 
 def period_start(ms: ir.IntegerValue, period: str | None) -> ir.IntegerValue:
-    """Start (int64 ms, UTC) of the period an instant falls in (null stays null)."""
+    """Start (int64 ms, UTC) of the period an instant falls in (null stays null); 0 for
+    every row, instant or not, when ``period`` is None (one period spanning everything)."""
     if period is None:
-        return ibis.ifelse(ms.isnull(), ibis.null("int64"), ibis.literal(0, type="int64"))
+        return ibis.literal(0, type="int64")
     return period_of_day(day_of(ms), period)
+
+
+def task_statuses(statuses: Any) -> list[str]:
+    """Task statuses as upper-case names: one name or a list of them, each a task status.
+
+    Raises
+    ------
+    ReportError
+        Not names, or a name that is no task status.
+    """
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    if not isinstance(statuses, (Sequence, set, frozenset)) or not all(
+        isinstance(s, str) for s in statuses
+    ):
+        raise ReportError(f"statuses must be a task status or a list of them, got {statuses!r}")
+    out = [s.strip().upper() for s in statuses]
+    bad = [s for s in out if s not in TASK_STATUSES]
+    if bad or not out:
+        raise ReportError(f"statuses={statuses!r}: use task statuses, {', '.join(TASK_STATUSES)}")
+    return out
 
 
 # ---------------------------------------------------------------------------------- keys
@@ -265,7 +304,8 @@ def run_keys_table(
         if k in RUN_KEYS and k not in ("label", "run_id"):
             cols[k] = run_key(r, k)
     if "label" in keys:
-        cols["label"] = r.labels.filter(lambda x: x.notnull() & (x != ""))
+        # each name once per run, empty names dropped: a run counts once in each label
+        cols["label"] = r.labels.filter(lambda x: x.notnull() & (x.strip() != "")).unique()
     out = r.mutate(**cols) if keep else r.select(**cols)
     if "label" in keys:
         out = out.unnest("label", keep_empty=True)

@@ -215,7 +215,8 @@ def run_runtimes(
     def build(src: Sources) -> ir.Table:
         assert src.tasks is not None
         r = run_rows(src, keys=(), period=None, lo=lo, hi=hi)
-        per_run = src.tasks.group_by("run_id").aggregate(**_runtime_sums(src.tasks))
+        t = src.tasks_of(r, windowed=lo is not None or hi is not None)
+        per_run = t.group_by("run_id").aggregate(**_runtime_sums(t))
         d = join_on_run(r, per_run)
         d = _runtime_columns(d)
         return d.mutate(
@@ -371,7 +372,8 @@ def runtime_report(
             queue_minutes_max=queue.max(),
         )
         d = merge_parts([t, rs], on=["period_ms", *keys])
-        return _runtime_columns(d.mutate(runs=d.runs.fill_null(0)))
+        d = _runtime_columns(d.mutate(runs=d.runs.fill_null(0)))
+        return d.filter((d.runs > 0) | (d.tasks > 0))  # e.g. only CACHED tasks: no row
 
     table = run_query(
         build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)

@@ -161,11 +161,13 @@ class Cache:
         """Whether the directory holds a cache (a ``state.json``; it may still be empty)."""
         return (self.path / "state.json").is_file()
 
-    def committed_files(self, table: str, workspace_ids: Sequence[int | None] | None = None) -> list[Path]:
+    def committed_files(self, table: str, workspace_ids: Sequence[int | None] | None = None, *,
+                        state: State | None = None) -> list[Path]:
         """Absolute paths of the Parquet files of ``table`` that the committed state lists:
         what every reader should read, and nothing else (files of an interrupted sync are
-        not listed). ``workspace_ids`` keeps only those workspaces' partitions (``None`` in
-        it: the personal workspace).
+        not listed), each once. ``workspace_ids`` keeps only those workspaces' partitions
+        (``None`` in it: the personal workspace); ``state``: a state already read (so that
+        several tables come from one commit).
 
         Raises
         ------
@@ -174,7 +176,7 @@ class Cache:
         """
         if table not in TABLE_SPECS:
             raise ValueError(f"no table {table!r}; tables: {', '.join(TABLE_SPECS)}")
-        files = self.state().files.get(table, [])
+        files = list(dict.fromkeys((state or self.state()).files.get(table, [])))
         if workspace_ids is not None and table in PARTITIONED:
             keep = {PERSONAL_WORKSPACE_ID if w is None else int(w) for w in workspace_ids}
             files = [f for f in files if (file_partition(f) or (None,))[0] in keep]

@@ -67,9 +67,10 @@ def test_reports_import_no_network_cache_or_fetch_code(path):
 
 
 def test_only_the_engine_reads_the_store_and_only_its_committed_files():
-    """Reports reach the cache through one door: ``_inputs`` asks ``store.Cache`` for the
-    files its state lists as committed, their partitions and footer time ranges (to skip
-    files a window excludes), and resolves workspace names; nothing else."""
+    """Reports reach the cache through one door: ``_inputs`` reads ``store.Cache``'s
+    committed state (once per report) and the files it lists, their partitions and footer
+    time ranges (to skip files a window excludes), and resolves workspace names; nothing
+    else."""
     for path in sorted(PKG.glob("*.py")):
         store = [m for m in imported_modules(path) if m.startswith("seqera_analytics.store")]
         if path.name == "_inputs.py":
@@ -82,7 +83,13 @@ def test_only_the_engine_reads_the_store_and_only_its_committed_files():
         if isinstance(node, ast.Attribute) and node.attr in dir(seqera_analytics.store.Cache)
     }
     assert used <= {
-        "committed_files", "is_cache", "workspace_id", "path", "partition_of", "time_ranges"
+        "committed_files",
+        "is_cache",
+        "workspace_id",
+        "path",
+        "partition_of",
+        "time_ranges",
+        "state",
     }, used
 
 

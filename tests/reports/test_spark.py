@@ -32,7 +32,9 @@ def spark():
     pytest.importorskip("pyspark", reason="PySpark is not installed (pip install -e '.[spark]')")
     if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
         if os.environ.get("CI"):  # .ci/run installs Java: a skip there would hide a regression
-            pytest.fail("no Java runtime for Spark in CI (.ci/run installs openjdk-17-jre-headless)")
+            pytest.fail(
+                "no Java runtime for Spark in CI (.ci/run installs openjdk-17-jre-headless)"
+            )
         pytest.skip("no Java runtime for Spark (apt-get install openjdk-17-jre-headless)")
     engine = R.spark_backend(master="local[2]", **{"spark.sql.shuffle.partitions": "4"})
     yield engine
@@ -78,3 +80,14 @@ def test_frames_run_on_spark_too(spark, data):
         check_exact=False,
         rtol=1e-9,
     )
+
+
+def test_a_cache_path_with_glob_characters_on_spark(spark, cache, tmp_path):
+    """Hadoop reads paths as globs: a cache in ``g[12]`` beside ``g1`` and ``g2`` must read
+    only itself."""
+    truth = R.cost_report(cache=cache.path, period=None, by=())
+    for name in ("g1", "g2", "g[12]", "g{1,2}"):
+        shutil.copytree(cache.path, tmp_path / name)
+    for name in ("g[12]", "g{1,2}"):
+        got = R.cost_report(cache=tmp_path / name, period=None, by=(), backend=spark)
+        pd.testing.assert_frame_equal(got, truth, check_exact=False, rtol=1e-9)
