@@ -207,9 +207,10 @@ class _Syncer:
             prog = next(got)
         mets = next(got) if self.metrics else None
         # Built here, between paced requests, rather than in the commit thread.
+        run = F.runs_table([{**el, "progress": prog}], workspace_id=ws_id)
         self.ready.append((
-            F.runs_table([{**el, "progress": prog}], workspace_id=ws_id),
-            F.tasks_table(tasks, run_id=rid, workspace_id=ws),
+            run,
+            F.check_tasks_against_runs(F.tasks_table(tasks, run_id=rid, workspace_id=ws), run),
             F.process_progress_table(prog, run_id=rid, workspace_id=ws),
             F.process_metrics_table(mets, run_id=rid, workspace_id=ws) if mets is not None else None,
         ))

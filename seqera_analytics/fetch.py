@@ -461,7 +461,9 @@ def fetch_run_data(workspace: str | int | None = None, since: Any = None, until:
             progress=True, metrics=metrics, known_progress=_listed_progress(els), show_progress=show_progress)
         for e in els:
             e["progress"] = details.progress.get(str(e["workflow"]["id"]))
-        return RunData(F.to_pandas(F.runs_table(els, workspace_id=ws_id)), F.to_pandas(details.tasks),
+        runs = F.runs_table(els, workspace_id=ws_id)
+        tasks = F.check_tasks_against_runs(details.tasks, runs)
+        return RunData(F.to_pandas(runs), F.to_pandas(tasks),
                        F.to_pandas(details.process_metrics), F.to_pandas(details.process_progress))
 
     return _run_sync_with(client, go)
@@ -475,9 +477,10 @@ def bundle_tables(bundle: RunBundle) -> dict[str, pa.Table]:
                "orgId": bundle.org_id, "workspaceId": bundle.workspace_id,
                "orgName": org or None, "workspaceName": ws or None}
     rid, wsid = bundle.run_id, bundle.workspace_id
+    runs = F.runs_table([element])
     return {
-        "runs": F.runs_table([element]),
-        "tasks": F.tasks_table(bundle.tasks, run_id=rid, workspace_id=wsid),
+        "runs": runs,
+        "tasks": F.check_tasks_against_runs(F.tasks_table(bundle.tasks, run_id=rid, workspace_id=wsid), runs),
         "process_metrics": F.process_metrics_table(bundle.metrics, run_id=rid, workspace_id=wsid),
         "process_progress": F.process_progress_table(bundle.progress, run_id=rid, workspace_id=wsid),
     }

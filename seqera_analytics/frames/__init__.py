@@ -20,6 +20,7 @@ from ._build import (
     tasks_table,
     workspaces_table,
 )
+from ._quality import IMPLAUSIBLE, QUALITY_CLASSES, check_tasks_against_runs, machine_capacity
 from .records import TaskRecord, record_type
 from .schema import (
     PROCESS_METRICS,
@@ -37,8 +38,10 @@ from .schema import (
 )
 
 __all__ = [
+    "IMPLAUSIBLE",
     "PROCESS_METRICS",
     "PROCESS_PROGRESS",
+    "QUALITY_CLASSES",
     "RUNS",
     "RUN_STATUSES",
     "SCHEMA_VERSION",
@@ -50,11 +53,13 @@ __all__ = [
     "Column",
     "TableSpec",
     "TaskRecord",
+    "check_tasks_against_runs",
     "concat_tables",
     "describe",
     "empty_frame",
     "empty_table",
     "from_pandas",
+    "machine_capacity",
     "process_metrics_table",
     "process_progress_table",
     "record_type",

@@ -9,12 +9,15 @@ The builders never raise on what a server (or a file) sends: any JSON value in a
 gives a table typed by the schema. A value of the wrong type becomes null, or is converted
 when that is unambiguous (``"123"`` -> 123, 5 -> ``"5"``); a structure where a scalar belongs,
 an integer beyond int64 and a time outside years 1-9999 become null; elements of a record
-list that are not objects (``null``, numbers, strings) are skipped.
+list that are not objects (``null``, numbers, strings) are skipped. Runs and tasks are then
+checked (:mod:`._quality`): what was lost or reinterpreted, and values no record can hold
+(epoch-0 times, negative spans and costs...), are nulled and named in the row's ``quality``.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
@@ -23,6 +26,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._quality import check
 from .schema import (
     METRIC_STATS,
     METRIC_UNITS,
@@ -182,6 +186,49 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     raise TypeError(f"no conversion to {type_}")  # pragma: no cover - schema uses the above only
 
 
+_ZONED = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$", re.IGNORECASE)
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and v.strip().lower() in _NA_STRINGS)
+
+
+def _marks(values: list[Any], arr: pa.Array, type_: pa.DataType) -> list[tuple[str, Any]]:
+    """What the conversion of one column lost or reinterpreted, as ``(class, row mask)``
+    pairs (see :mod:`._quality`): values sent but not representable (``unreadable``,
+    ``out_of_range``) and times read as UTC for want of an offset (``zoneless_time``).
+
+    Free on the fast path: only a column with more nulls than ``None`` values, or text
+    times, is looked at value by value.
+    """
+    import numpy as np
+
+    out: list[tuple[str, Any]] = []
+    if arr.null_count > values.count(None):
+        nulls = arr.is_null().to_numpy(zero_copy_only=False)
+        lost = np.zeros(len(values), bool)
+        far = np.zeros(len(values), bool)
+        for i in np.flatnonzero(nulls):
+            v = values[i]
+            if _missing(v):
+                continue
+            if isinstance(v, float) and not math.isfinite(v):
+                continue  # non_finite: counted by the value checks
+            numeric = (isinstance(v, (int, float)) and not isinstance(v, bool)) or (
+                isinstance(v, str) and _NUMBER.match(v.strip()) is not None)
+            (far if numeric else lost)[i] = True
+        out += [("unreadable", lost), ("out_of_range", far)]
+    if pa.types.is_timestamp(type_):
+        zoneless = np.zeros(len(values), bool)
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        for i, v in enumerate(values):
+            if isinstance(v, str) and valid[i] and not _ZONED.search(v.strip()):
+                zoneless[i] = True
+        out.append(("zoneless_time", zoneless))
+    return [(c, m) for c, m in out if m.any()]
+
+
 def _get(r: Any, key: str) -> Any:
     """``r[key]`` of a dict record or a msgspec record struct; ``None`` for anything else."""
     if isinstance(r, Mapping):
@@ -256,8 +303,13 @@ def _rows(records: list[Any]) -> tuple[list[Any], list[int] | None]:
     return [records[i] for i in kept], kept
 
 
-def _column(records: Sequence[Any], col: Column) -> pa.Array:
-    return _array(_values(records, col.source), col.type)
+def _column(records: Sequence[Any], col: Column, marks: dict[str, list[tuple[str, Any]]]) -> pa.Array:
+    values = _values(records, col.source)
+    arr = _array(values, col.type)
+    found = _marks(values, arr, col.type)
+    if found:
+        marks[col.name] = found
+    return arr
 
 
 def _constant(value: Any, n: int, type_: pa.DataType) -> pa.Array:
@@ -334,8 +386,12 @@ def _prepare(spec: TableSpec, records: Any) -> tuple[list[Any], list[int] | None
 
 
 def _table(spec: TableSpec, records: Sequence[Any], overrides: dict[str, pa.Array],
-           fast: dict[str, pa.Array] | None = None) -> pa.Table:
+           fast: dict[str, pa.Array] | None = None,
+           marks: dict[str, list[tuple[str, Any]]] | None = None) -> pa.Table:
+    """The table of ``spec`` from records; what the conversion lost goes into ``marks``
+    (column -> findings) for :func:`._quality.check`."""
     arrays = []
+    marks = {} if marks is None else marks
     for col in spec.columns:
         if col.name in overrides:
             arr = overrides[col.name]
@@ -344,7 +400,7 @@ def _table(spec: TableSpec, records: Sequence[Any], overrides: dict[str, pa.Arra
         elif col.source and fast is not None and col.source in fast:
             arr = fast[col.source]
         elif col.source:
-            arr = _column(records, col)
+            arr = _column(records, col, marks)
         else:
             arr = pa.nulls(len(records), col.type)
         arrays.append(arr)
@@ -421,11 +477,13 @@ def runs_table(elements: Sequence[Record], *, workspace_id: int | None = None,
     if workspace_id is not None and ws_ids.null_count:
         ws_ids = pc.coalesce(ws_ids, _constant(workspace_id, n, pa.int64()))
     labels = [_label_names(_get(e, "labels")) for e in elements]
-    return _table(RUNS, elements, {
+    marks: dict[str, list[tuple[str, Any]]] = {}
+    table = _table(RUNS, elements, {
         "workspace": _array(ws_ref, pa.string()),
         "workspace_id": ws_ids,
         "labels": _array(labels, RUNS["labels"].type),
-    }, fast)
+    }, fast, marks)
+    return check(RUNS, table, marks)
 
 
 def tasks_table(tasks: Sequence[Record], *, run_id: str | Sequence[str],
@@ -444,13 +502,14 @@ def tasks_table(tasks: Sequence[Record], *, run_id: str | Sequence[str],
     if kept is not None:
         take = pa.array(kept, pa.int64())
         run_ids, ws_ids = run_ids.take(take), ws_ids.take(take)
-    table = _table(TASKS, tasks, {"run_id": run_ids, "workspace_id": ws_ids}, fast)
+    marks: dict[str, list[tuple[str, Any]]] = {}
+    table = _table(TASKS, tasks, {"run_id": run_ids, "workspace_id": ws_ids}, fast, marks)
     exit_status = table.column("exit_status")
     if exit_status.null_count:
         exit_status = pc.coalesce(exit_status, _array(_values(tasks, "exit"), pa.int64()))
         table = table.set_column(table.schema.get_field_index("exit_status"), TASKS["exit_status"].arrow_field(),
                                  exit_status)
-    return table
+    return check(TASKS, table, marks)
 
 
 def process_metrics_table(metrics: Sequence[Record], *, run_id: str,

@@ -44,8 +44,9 @@ __all__ = [
 ]
 
 #: Bumped whenever a column is added, removed, renamed or retyped. The cache stores it and
-#: rebuilds (with a message) when it finds another version.
-SCHEMA_VERSION = 1
+#: upgrades older versions in place from the data it holds (see ``store``).
+#: 2: ``quality`` on runs and tasks (findings of :mod:`seqera_analytics.frames._quality`).
+SCHEMA_VERSION = 2
 
 #: ``WorkflowStatus`` enum of the API.
 RUN_STATUSES = ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -227,6 +228,10 @@ RUNS = TableSpec(
            "CPU time of succeeded tasks: sum of realtime x cpus (Nextflow's WorkflowStats)"),
         _c("stats_failed_duration", DUR, "workflow.stats.failedDuration", "ms", "CPU time of failed tasks"),
         _c("stats_cached_duration", DUR, "workflow.stats.cachedDuration", "ms", "CPU time of cached tasks"),
+        _c("quality", STR_LIST, "", "", "data-quality findings of the record, 'class:column' "
+           "(e.g. 'impossible_time:start'); null when clean. Impossible values are null in "
+           "their column; implausible ones are kept and left out of usage statistics "
+           "(frames._quality)"),
     ),
 )
 
@@ -283,6 +288,10 @@ TASKS = TableSpec(
         _c("native_id", STR, "nativeId", "", "executor job id"),
         _c("container", STR, "container", "", "container image"),
         _c("workdir", STR, "workdir", "", "task work directory"),
+        _c("quality", STR_LIST, "", "", "data-quality findings of the record, 'class:column' "
+           "(e.g. 'impossible_time:start'); null when clean. Impossible values are null in "
+           "their column; implausible ones are kept and left out of usage statistics "
+           "(frames._quality)"),
     ),
 )
 

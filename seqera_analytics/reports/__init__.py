@@ -43,8 +43,8 @@ Modules: ``_spec`` (column docs and units), ``_rules`` (attribution, periods and
 column expressions), ``_relations`` (the relations reports share), ``_engine`` (DuckDB and
 Spark), ``_inputs`` (frames or committed cache files in), ``_frame`` (results to typed
 frames), one module per report family (``_cost``, ``_sessions``, ``_runtime``,
-``_processes``, ``_failures``, ``_attempts``, ``_efficiency``), ``_rightsizing`` (the
-right-sizing policy) and ``_export``.
+``_processes``, ``_failures``, ``_attempts``, ``_efficiency``, ``_quality``),
+``_rightsizing`` (the right-sizing policy) and ``_export``.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from ._engine import spark_backend
 from ._export import column_unit, export, read_report, to_csv, to_long, to_parquet
 from ._failures import exit_status_meaning, failure_report, task_failures
 from ._processes import process_runtimes
+from ._quality import data_quality
 from ._rightsizing import nextflow_config
 from ._runtime import run_runtimes, runtime_report
 from ._sessions import session_cost_report
@@ -68,6 +69,7 @@ __all__ = [
     "TASK_KEYS",
     "column_unit",
     "cost_report",
+    "data_quality",
     "efficiency_report",
     "exit_status_meaning",
     "export",

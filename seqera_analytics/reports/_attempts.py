@@ -195,6 +195,7 @@ def runs_needing_attention(
     """
     lo, hi = bounds(since, until)
     req = Request(
+        window=(lo, hi),
         task_columns=FAILURE_TASK_COLUMNS,
         run_columns=["run_id", "status", "submit", "start", "complete"],
         run_optional=["run_name", "project_name", "user_name", "workspace"],

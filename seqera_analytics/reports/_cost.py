@@ -264,6 +264,7 @@ def cost_report(
     lo, hi = bounds(since, until)
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
     req = Request(
+        window=(lo, hi),
         task_columns=[*_COST_TASK_COLUMNS, *task_key_columns(keys)],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],
@@ -338,6 +339,7 @@ def reconcile_costs(
             raise ReportError(f"{name} must be a finite number >= 0, got {tol!r}")
     lo, hi = bounds(since, until)
     req = Request(
+        window=(lo, hi),
         task_columns=["run_id", "status", "cost"],
         run_columns=["run_id", "cost"],
         run_optional=[

@@ -86,9 +86,10 @@ _TASK_COLUMNS = (
 )
 
 
-def _request(keys: Sequence[str]) -> Request:
+def _request(keys: Sequence[str], lo: int | None, hi: int | None) -> Request:
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
     return Request(
+        window=(lo, hi),
         task_columns=[*_TASK_COLUMNS, *task_key_columns(keys)],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],
@@ -97,10 +98,13 @@ def _request(keys: Sequence[str]) -> Request:
 
 
 def _usage(src: Sources, keys: Sequence[str], lo: int | None, hi: int | None) -> ir.Table:
-    """COMPLETED tasks in the window with their key columns and per-task usage."""
+    """COMPLETED tasks in the window with their key columns and per-task usage; tasks with
+    an implausible reading (``frames._quality``: pcpu or peak_rss beyond the machine, realtime
+    beyond the run) are left out whole, so that no suggestion follows such a reading."""
     assert src.tasks is not None
     t = src.tasks_in(lo, hi)
-    done = t.filter(flag(t.status == "COMPLETED"))
+    implausible = t.quality.filter(lambda q: q.startswith("implausible_")).length().fill_null(0) > 0
+    done = t.filter(flag(t.status == "COMPLETED") & ~implausible)
     t = task_rows(src, keys=keys, period=None, lo=lo, hi=hi, tasks=done)
     pcpu, real = t.pcpu.cast("float64"), t.realtime.cast("float64")
     return t.mutate(
@@ -224,7 +228,7 @@ def right_size(
 
     raw = run_query(
         build,
-        _request(keys),
+        _request(keys, lo, hi),
         Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend),
     )
     return finish(_with_suggestions(raw, quantile, headroom, int(min_tasks)), RIGHT_SIZE, by=keys)
@@ -368,7 +372,7 @@ def efficiency_report(
 
     raw = run_query(
         build,
-        _request(keys),
+        _request(keys, lo, hi),
         Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend),
     )
     table = _with_suggestions(raw, quantile, headroom, int(min_tasks))

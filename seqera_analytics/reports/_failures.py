@@ -282,6 +282,7 @@ def failure_report(
     )
     lo, hi = bounds(since, until)
     req = Request(
+        window=(lo, hi),
         task_columns=FAILURE_TASK_COLUMNS,
         run_columns=[*run_key_columns(keys), "status", "submit", "start", "complete"],
         runs_required="the failure report",
@@ -411,6 +412,7 @@ def task_failures(
     lo, hi = bounds(since, until)
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
     req = Request(
+        window=(lo, hi),
         task_columns=[*FAILURE_TASK_COLUMNS, *task_key_columns(keys)],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],

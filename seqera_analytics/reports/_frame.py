@@ -9,6 +9,7 @@ sums: by the time a table arrives it has one row per report row.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._spec import KEY_DTYPES, ReportSpec
+from ._spec import COVERAGE_KEY, KEY_DTYPES, NOTES_KEY, ReportSpec
 
-__all__ = ["finish", "period_label"]
+__all__ = ["finish", "partial_periods", "period_label"]
 
 
 def _values(table: pa.Table, name: str) -> pa.Array | None:
@@ -101,6 +102,30 @@ def period_label(starts: pd.Series, period: str | None) -> pd.Series:
     )
 
 
+_PERIOD_STEP = {
+    "day": pd.DateOffset(days=1),
+    "week": pd.DateOffset(weeks=1),
+    "month": pd.DateOffset(months=1),
+    "quarter": pd.DateOffset(months=3),
+    "year": pd.DateOffset(years=1),
+}
+
+
+def partial_periods(starts: pd.Series, period: str, lo: int | None, hi: int | None) -> Any:
+    """Whether each period (given by its start) reaches outside ``[lo, hi)`` (int ms; null
+    bounds are open): such a row holds only part of its period."""
+    if len(starts) == 0:
+        return pd.array([], dtype="boolean")
+    s = pd.Series(starts.array)
+    ends = s + _PERIOD_STEP[period]
+    cut = pd.Series(False, index=s.index)
+    if lo is not None:
+        cut |= s < pd.Timestamp(lo, unit="ms", tz="UTC")
+    if hi is not None:
+        cut |= ends > pd.Timestamp(hi, unit="ms", tz="UTC")
+    return pd.array(cut.where(s.notna()).to_numpy(dtype=object), dtype="boolean")
+
+
 def finish(
     table: pa.Table,
     spec: ReportSpec,
@@ -115,19 +140,25 @@ def finish(
 
     ``period``/``period_label`` come from ``period_ms`` (when ``grouped`` and a period is
     set), then the ``by`` keys, then the spec's columns with their documented dtypes (a
-    column the table lacks is all null). Rows are sorted by ``sort`` (default: period, then
+    column the table lacks is all null), then ``partial`` (from the table's coverage metadata,
+    with the period columns). Rows are sorted by ``sort`` (default: period, then
     keys; nulls last); ``attrs`` say which report it is (the export reads them).
     """
     n = table.num_rows
     out = pd.DataFrame(index=pd.RangeIndex(n))
+    meta = table.schema.metadata or {}
     if grouped and period is not None:
         out["period"] = _typed(_values(table, "period_ms"), "datetime64[ms, UTC]", n)
         out["period_label"] = period_label(out["period"], period).array
+        coverage = json.loads(meta[COVERAGE_KEY]) if COVERAGE_KEY in meta else [None, None]
+        partial = partial_periods(out["period"], period, *coverage)
     for k in by:
         out[k] = _typed(_values(table, k), KEY_DTYPES.get(k, "string"), n)
     for c in spec.columns:
         if c.name not in out.columns:
             out[c.name] = _typed(_values(table, c.name), c.dtype, n)
+    if grouped and period is not None:
+        out["partial"] = partial  # last: the key and metric columns keep their places
     if sort is None:
         sort = [*(["period"] if "period" in out else []), *by]
     order = [c for c in sort if c in out]
@@ -135,5 +166,6 @@ def finish(
         asc = list(ascending) if ascending is not None else True
         out = out.sort_values(order, ascending=asc, kind="stable", na_position="last")
         out = out.reset_index(drop=True)
-    out.attrs = {"report": spec.name, "by": list(by), "period": period}
+    notes = json.loads(meta[NOTES_KEY]) if NOTES_KEY in meta else []
+    out.attrs = {"report": spec.name, "by": list(by), "period": period, "notes": notes}
     return out

@@ -11,12 +11,14 @@ the scan. Either way the report sees the same columns, in the canonical form. Ru
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ from ..frames.schema import RUN_STATUSES
 from ..store import Cache
 from ._convert import to_arrow
 from ._engine import CANONICAL, Engine, engine_for
+from ._spec import COVERAGE_KEY, NOTES_KEY
 
 __all__ = ["Inputs", "Request", "Scope", "Sources", "run_query"]
 
@@ -59,6 +62,11 @@ class Sources:
     cache: Cache | None = None
     task_files: list[Path] = field(default_factory=list)
     task_columns: list[str] = field(default_factory=list)
+    #: Runs the Platform marks deleted, left out of the report (in its scope and window).
+    deleted_runs: int = 0
+    #: From a cache: the span its sync history covers, ``(covered since, last synced)`` in
+    #: int ms (``None``: open), over the workspaces read.
+    known: tuple[int | None, int | None] = (None, None)
     _views: dict[tuple[Any, ...], ir.Table] = field(default_factory=dict)
 
     def _tasks_from(self, files: list[Path], all_runs: bool) -> ir.Table:
@@ -206,13 +214,16 @@ class Request:
     ``task_columns``/``run_columns``: the columns a report needs (``None``: the table is not
     read); ``run_optional``: runs columns used when present (null otherwise);
     ``runs_required``: why the report cannot do without runs ("" when it can: then runs are
-    used when given, e.g. for run-level keys and the attribution fallback).
+    used when given, e.g. for run-level keys and the attribution fallback). Every report
+    also reads the tasks' ``quality`` (null on frames without it), for its note.
     """
 
     task_columns: Sequence[str] | None = None
     run_columns: Sequence[str] | None = None
     run_optional: Sequence[str] = ()
     runs_required: str = ""
+    #: The report's ``[since, until)`` (int ms), for the note on what it left out.
+    window: tuple[int | None, int | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -297,8 +308,9 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
     from_cache = cache is not None
     filter_cols = scope.run_columns(from_cache)
     use_runs = req.run_columns is not None or bool(filter_cols)
-    task_cols = _with(req.task_columns or [], "run_id")
+    task_cols = _with([*(req.task_columns or []), "quality"], "run_id")
     run_cols = _with([*(req.run_columns or []), *filter_cols], "run_id")
+    deleted: ir.Table | None = None
     try:
         if from_cache:
             if tasks is not None or runs is not None:
@@ -307,16 +319,18 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
             state = c.state()  # once: tasks and runs of the same commit
             wids = None if scope.workspace is None else [c.workspace_id(scope.workspace)]
             src.cache = c
+            src.known = _known_span(state, wids)
             if req.task_columns is not None:
                 src.task_files = c.committed_files("tasks", wids, state=state)
                 src.task_columns = task_cols
                 src.all_tasks = src._tasks_from(src.task_files, all_runs=True)
-            if use_runs:
-                files = c.committed_files("runs", wids, state=state)
-                r = engine.from_files("runs", files, c.path / "runs", src.cleanup)
+            files = c.committed_files("runs", wids, state=state)
+            r = engine.from_files("runs", files, c.path / "runs", src.cleanup)
+            deleted = _deleted_runs(engine, r, req.window)
+            if use_runs or deleted is not None:
                 # the partition columns too: tasks_of() finds a run's files with them
                 cols = _with([*run_cols, *req.run_optional], "run_id", "workspace_id", "submit")
-                src.runs = r.select(*cols)
+                src.runs = r.select(*_with(cols, "deleted"))
         else:
             if tasks is None and runs is None:
                 raise ReportError(
@@ -324,17 +338,23 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                     "(e.g. cache=seqera_analytics.Cache() for the default one)"
                 )
             if req.task_columns is not None:
-                _require(tasks, task_cols, "tasks", "this report")
-                table = to_arrow(tasks, task_cols, "tasks")
+                given = [c for c in task_cols if c != "quality" or c in tasks.columns]
+                _require(tasks, given, "tasks", "this report")
+                table = to_arrow(tasks, given, "tasks")
+                if "quality" not in given:  # frames of an older release, or made by hand
+                    table = table.append_column("quality", pa.nulls(table.num_rows, CANONICAL["tasks"].field("quality").type))
                 src.all_tasks = engine.from_arrow(table, src.cleanup)
             if req.runs_required:
                 _require(runs, [], "runs", req.runs_required)
             if filter_cols:
                 _require(runs, [], "runs", "filtering by pipeline, user, run status or workspace")
-            if runs is not None and use_runs:
+            marked = runs is not None and "deleted" in runs.columns and bool(
+                runs["deleted"].astype("boolean").fillna(False).any())
+            if runs is not None and (use_runs or marked):
                 _require(runs, run_cols, "runs", "this report")
                 scope.check_frame(runs)
-                optional = [c for c in req.run_optional if c not in run_cols]
+                extra = ["deleted", *(_TIMES if marked else ())]
+                optional = [c for c in [*req.run_optional, *extra] if c not in run_cols]
                 present = [c for c in optional if c in runs.columns]
                 r = runs.drop_duplicates("run_id", keep="last")
                 table = to_arrow(r, [*run_cols, *present], "runs")
@@ -343,8 +363,16 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                         typ = CANONICAL["runs"].field(name).type
                         table = table.append_column(name, pa.nulls(table.num_rows, typ))
                 src.runs = engine.from_arrow(table, src.cleanup)
+                if marked:
+                    deleted = _deleted_runs(engine, src.runs, req.window)
         if src.runs is not None:
             conds = scope.conditions(src.runs, from_cache)
+            if deleted is not None:
+                src.deleted_runs = int(engine.execute(
+                    deleted.semi_join(src.runs.filter(*conds) if conds else src.runs, "run_id")
+                    .count().name("n").as_table()).column("n")[0].as_py())
+                # Deleted runs are left out of every report (and said so in its note).
+                conds.append(~src.runs.deleted.fill_null(False))
             if conds:
                 src.runs = src.runs.filter(*conds)
                 src.run_filter = True
@@ -355,6 +383,21 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
     except BaseException:
         src.close()
         raise
+
+
+def _deleted_runs(engine: Engine, runs: ir.Table, window: tuple[int | None, int | None]) -> ir.Table | None:
+    """The ids of runs marked deleted that the window can hold, or ``None`` when there
+    are none anywhere (one small query over the runs, so that a cache without deleted
+    runs pays no run filter on its tasks)."""
+    gone = runs.filter(runs.deleted.fill_null(False))
+    lo, hi = window
+    if lo is not None or hi is not None:
+        at = ibis.coalesce(gone.complete, gone.start, gone.submit)
+        gone = gone.filter(ibis.and_(*([at >= lo] if lo is not None else []),
+                                     *([at < hi] if hi is not None else [])))
+    if engine.execute(runs.filter(runs.deleted.fill_null(False)).count().name("n").as_table()).column("n")[0].as_py() == 0:
+        return None
+    return gone.select("run_id")
 
 
 @dataclass(frozen=True)
@@ -404,7 +447,8 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
         try:
             with engine.lock:
                 src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache)
-                return engine.execute(build(src))
+                table = engine.execute(build(src))
+                return _with_notes(table, _left_out(src, req), _coverage(src, req))
         except (ReportError, CacheError):
             raise
         except Exception as exc:
@@ -438,6 +482,77 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
             if src is not None:
                 with engine.lock:
                     src.close()
+
+
+def _left_out(src: Sources, req: Request) -> list[str]:
+    """One line on the records the report left out or could not use (see
+    ``frames._quality`` and ``reports.data_quality``); none when there are none."""
+    notes = []
+    t = src.tasks
+    if t is not None and "quality" in t.columns:
+        lo, hi = req.window
+        if lo is not None or hi is not None:
+            t = src.tasks_in(lo, hi)
+            if all(c in t.columns for c in _TIMES):
+                at = ibis.coalesce(t.complete, t.start, t.submit)
+                t = t.filter(ibis.and_(*([at >= lo] if lo is not None else []),
+                                       *([at < hi] if hi is not None else [])))
+        found = t.quality.length().fill_null(0) > 0
+        implausible = t.quality.filter(lambda q: q.startswith("implausible_")).length().fill_null(0) > 0
+        got = src.engine.execute(t.aggregate(
+            impossible=t.count(where=found & ~implausible), implausible=t.count(where=implausible)))
+        impossible, odd = (int(got.column(n)[0].as_py() or 0) for n in ("impossible", "implausible"))
+        parts = []
+        if impossible:
+            parts.append(f"{impossible:,} task record{'s' * (impossible != 1)} with impossible values "
+                         "(those values left out)")
+        if odd:
+            parts.append(f"{odd:,} with implausible usage (left out of efficiency and right-sizing)")
+        if parts:
+            notes.append("; ".join(parts))
+    if src.deleted_runs:
+        n = src.deleted_runs
+        notes.append(f"{n:,} run{'s' * (n != 1)} marked deleted on the Platform left out")
+    if not notes:
+        return []
+    return ["Data quality: " + "; ".join(notes) + " (see `seqera-analytics report quality`)."]
+
+
+def _ms(iso: str | None) -> int | None:
+    if not iso:
+        return None
+    try:
+        return int(pd.Timestamp(iso).as_unit("ms").value)
+    except (ValueError, TypeError):
+        return None
+
+
+def _known_span(state: Any, wids: list[int] | None) -> tuple[int | None, int | None]:
+    """When the cache's history of the workspaces read starts and ends (see :class:`Sources`)."""
+    spaces = list(state.workspaces.values()) if wids is None else [
+        ws for w in wids if (ws := state.workspace(w)) is not None]
+    since = [m for ws in spaces if (m := _ms(ws.covered_since)) is not None]
+    synced = [m for ws in spaces if (m := _ms(ws.synced_at)) is not None]
+    return (max(since) if since else None, min(synced) if synced else None)
+
+
+def _coverage(src: Sources, req: Request) -> list[int | None]:
+    """The span the report's figures cover: its window, cut by the present and by what the
+    cache's sync history holds. A period reaching outside it is partial."""
+    lo, hi = req.window
+    known_lo, known_hi = src.known
+    now = int(time.time() * 1000)
+    upper = [m for m in (hi, known_hi, now) if m is not None]
+    lower = [m for m in (lo, known_lo) if m is not None]
+    return [max(lower) if lower else None, min(upper)]
+
+
+def _with_notes(table: pa.Table, notes: list[str], coverage: list[int | None]) -> pa.Table:
+    meta = dict(table.schema.metadata or {})
+    meta[COVERAGE_KEY] = json.dumps(coverage).encode()
+    if notes:
+        meta[NOTES_KEY] = json.dumps(notes).encode()
+    return table.replace_schema_metadata(meta)
 
 
 def _state_files(cache: Any) -> Any:

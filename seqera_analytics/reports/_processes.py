@@ -147,6 +147,7 @@ def process_runtimes(
     wanted = task_statuses(statuses)
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
     req = Request(
+        window=(lo, hi),
         task_columns=[*RUNTIME_TASK_COLUMNS, "time", *task_key_columns(keys)],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],

@@ -206,6 +206,7 @@ def run_runtimes(
     """
     lo, hi = bounds(since, until)
     req = Request(
+        window=(lo, hi),
         task_columns=RUNTIME_TASK_COLUMNS,
         run_columns=["run_id", "submit", "start", "complete"],
         run_optional=["run_name", "project_name", "user_name", "workspace", "status", "cpu_time"],
@@ -351,6 +352,7 @@ def runtime_report(
     )
     lo, hi = bounds(since, until)
     req = Request(
+        window=(lo, hi),
         task_columns=RUNTIME_TASK_COLUMNS,
         run_columns=[*run_key_columns(keys), "submit", "start", "complete"],
         runs_required="the runtime report",

@@ -25,10 +25,18 @@ __all__ = [
     "document",
 ]
 
+#: Schema metadata key of a report table's notes (a JSON list of lines, e.g. the records it
+#: left out); ``finish`` puts them in the frame's ``attrs["notes"]``.
+NOTES_KEY = b"seqera_analytics.notes"
+#: Schema metadata key of the span the data covers, ``[lo, hi]`` int ms (null: open), from
+#: the window, the present and the cache's sync coverage; ``finish`` marks rows partial.
+COVERAGE_KEY = b"seqera_analytics.coverage"
+
 #: Bumped whenever a report column is added, removed, renamed or changes meaning or unit.
 #: Written into every export (Parquet metadata, CSV sidecar).
 #: 2: process_runtimes gained the box-plot columns (quartiles, whiskers, outliers).
-REPORT_SCHEMA_VERSION = 2
+#: 3: periodic reports gained ``partial``; data_quality.
+REPORT_SCHEMA_VERSION = 3
 
 #: Accepted ``period`` values (``None`` means one period spanning everything).
 PERIODS = ("day", "week", "month", "quarter", "year")
@@ -98,6 +106,13 @@ GROUP_COLUMNS: dict[str, ColumnDoc] = {
         "string",
         "the period as text: 2025-09-30 (day), 2025-W40 (ISO week), 2025-09 (month), 2025-Q3, 2025",
     ),
+    "partial": id_col(
+        "partial",
+        "boolean",
+        "the row covers only part of its period: the window (since/until) cuts it, the "
+        "period is not over, or the cache's history does not cover all of it (synced later, "
+        "or from a later date); whole-period rows never change with the window",
+    ),
     **{
         k: id_col(k, KEY_DTYPES.get(k, "string"), f"group key: {v}")
         for k, v in {**RUN_KEYS, **TASK_KEYS}.items()
@@ -142,7 +157,8 @@ class ReportSpec:
                 "one column per ``by`` name, in order (see Notes); exit_status is Int64",
             )
             period_cols = [GROUP_COLUMNS["period"], GROUP_COLUMNS["period_label"]]
-            cols = [*(period_cols if periodic else []), by, *cols]
+            cols = [*(period_cols if periodic else []), by, *cols,
+                    *([GROUP_COLUMNS["partial"]] if periodic else [])]
         w1 = max(len("column"), *(len(c.name) for c in cols))
         w2 = max(len("dtype"), *(len(c.dtype) for c in cols))
         texts = [f"{c.description} [{c.unit}]" if c.unit else c.description for c in cols]

@@ -19,8 +19,8 @@ run's tasks, progress, metrics and its run row are committed together.
 from __future__ import annotations
 
 import functools
+import logging
 import os
-import shutil
 import socket
 import time
 from collections import defaultdict
@@ -49,6 +49,7 @@ from ._layout import (
     partition_dir,
 )
 from ._state import State, WorkspaceState, atomic_write_bytes, fsync_dir, read_state, write_state
+from ._upgrade import upgrade
 
 __all__ = ["Cache", "CacheInfo", "CacheWriter", "TimeRange"]
 
@@ -62,6 +63,9 @@ _SORT_KEYS: dict[str, list[tuple[str, str]]] = {
 }
 _PARQUET_OPTIONS = {"compression": "zstd"}
 _OWN_FILES = {".lock", ".lock.owner", "state.json.tmp"}
+#: How long a reader that finds an older cache waits for a running sync to upgrade it [s].
+_UPGRADE_WAIT_S = 120.0
+log = logging.getLogger("seqera_analytics")
 
 
 def _file_schema(table: str) -> pa.Schema:
@@ -115,7 +119,8 @@ class Cache:
     path : str or Path, optional
         Cache directory; default ``$SEQERA_ANALYTICS_CACHE`` or the user cache dir.
 
-    Reading never touches the network and takes no lock.
+    Reading never touches the network and takes no lock (except once, to upgrade a cache
+    of an older schema version in place).
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -134,23 +139,41 @@ class Cache:
     def state(self) -> State:
         """The committed state (an empty state for a new cache).
 
+        A cache of an older schema version is upgraded in place first (from its own data,
+        without network; see :mod:`._upgrade`), under the write lock.
+
         Raises
         ------
         CacheError
-            The cache was written with another schema version (the next sync rebuilds an
-            older one), or its state file is damaged.
+            The cache was written by a newer version, could not be upgraded (read-only), or
+            its state file is damaged.
         """
         state = read_state(self.path)
         if state is None:
             return State()
-        if state.schema_version != SCHEMA_VERSION:
-            newer = state.schema_version > SCHEMA_VERSION
+        if state.schema_version > SCHEMA_VERSION:
             raise CacheError(
                 f"The cache at {self.path} has schema version {state.schema_version}, this "
-                f"seqera-analytics uses {SCHEMA_VERSION}. "
-                + ("Upgrade seqera-analytics or use another cache directory."
-                   if newer else "Run `seqera-analytics sync` to rebuild it."))
+                f"seqera-analytics uses {SCHEMA_VERSION}. Upgrade seqera-analytics or use "
+                "another cache directory.")
+        if state.schema_version < SCHEMA_VERSION:
+            return self._upgraded()
         return state
+
+    def _upgraded(self) -> State:
+        """Upgrade an older cache in place on first read (a writer does it when it opens)."""
+        try:
+            with CacheWriter(self, wait_s=_UPGRADE_WAIT_S) as w:
+                if w.rebuilt:
+                    log.warning(w.rebuilt)
+                return w.state
+        except CacheLockedError:
+            raise
+        except OSError as exc:
+            raise CacheError(
+                f"The cache at {self.path} has an older schema and could not be upgraded in "
+                f"place ({exc.strerror or exc}); open it once with write access (any report or "
+                "`seqera-analytics cache info` upgrades it, without fetching anything).") from None
 
     def writer(self, *, wait_s: float = 0.0) -> CacheWriter:
         """Open the cache for writing (takes the lock; see :class:`CacheWriter`)."""
@@ -349,8 +372,8 @@ class CacheWriter:
     """Exclusive write access to a cache, for one sync.
 
     Opening takes the cache lock (raising :class:`CacheLockedError` if another process
-    holds it), creates the cache if needed, rebuilds a cache of an older schema version
-    (``rebuilt`` is then true) and removes debris of interrupted syncs.
+    holds it), creates the cache if needed, upgrades a cache of an older schema version in
+    place (``rebuilt`` then holds the message) and removes debris of interrupted syncs.
     Use as a context manager; :meth:`commit` makes buffered rows visible atomically.
     """
 
@@ -405,12 +428,8 @@ class CacheWriter:
                 f"The cache at {self.root} was written by a newer seqera-analytics (schema "
                 f"{state.schema_version} > {SCHEMA_VERSION}); upgrade, or use another cache directory.")
         if state.schema_version < SCHEMA_VERSION:
-            self.rebuilt = (f"The cache at {self.root} had schema version {state.schema_version}; "
-                            f"rebuilt for version {SCHEMA_VERSION} (its runs are fetched again).")
-            for table in TABLE_SPECS:
-                shutil.rmtree(self.root / table, ignore_errors=True)
-            state = State()
-            write_state(self.root, state)
+            # the data stays: a re-fetch of a large organisation takes hours
+            state, self.rebuilt = upgrade(self.root, state)
         return state
 
     def _repair(self) -> str | None:

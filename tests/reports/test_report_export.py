@@ -58,6 +58,7 @@ def test_long_layout(reports):
         "pipeline",
         "user",
         "label",
+        "partial",  # an id column since report schema 3 (issue 10: partial periods are marked)
         "metric",
         "value",
         "unit",

@@ -179,15 +179,18 @@ def test_a_commit_that_dies_midway_leaves_the_old_state_readable(cache, monkeypa
     assert not list(cache.path.rglob("*.tmp"))
 
 
-def test_older_schema_is_rebuilt_with_a_message_newer_is_refused(cache):
+def test_older_schema_is_upgraded_in_place_newer_is_refused(cache):
+    # (issue 10 item 7: an older cache keeps its data; it used to be rebuilt, i.e. re-fetched)
+    before = load_runs(cache=cache)
     state = json.loads((cache.path / "state.json").read_text())
-    state["schema_version"] = 0
+    state["schema_version"] = 1
     (cache.path / "state.json").write_text(json.dumps(state))
-    with pytest.raises(CacheError, match="sync"):
-        load_runs(cache=cache)
     with cache.writer() as w:
-        assert "rebuilt" in w.rebuilt
-    assert len(load_runs(cache=cache)) == 0
+        assert "upgraded in place" in w.rebuilt
+    after = load_runs(cache=cache)
+    assert sorted(after["run_id"]) == sorted(before["run_id"])
+    assert json.loads((cache.path / "state.json").read_text())["schema_version"] == F.SCHEMA_VERSION
+    state = json.loads((cache.path / "state.json").read_text())
     state["schema_version"] = F.SCHEMA_VERSION + 1
     (cache.path / "state.json").write_text(json.dumps(state))
     with pytest.raises(CacheError, match="newer"):
