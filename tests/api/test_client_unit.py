@@ -394,7 +394,9 @@ def test_a_lying_total_costs_at_most_one_window():
         return real(req)
 
     tasks = run(call(client_for(handler), lambda c: c.list_tasks("r", 1)))
-    assert len(tasks) == 150 and len(calls) <= 9
+    # The first page, one window of 8, and one request at offset 150: the page at 100 was
+    # short but the total says more, so only an empty page proves the end.
+    assert len(tasks) == 150 and len(calls) <= 10
 
 
 @pytest.mark.parametrize("response,words", [
