@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -86,6 +87,9 @@ class Emulator:
     rate_limit_timeout_ms : float
         How long an over-limit request may wait for the next cycle before a 429 [ms]
         (``TOWER_RATELIMIT_TIMEOUT``; 0 = reject at once).
+    rate_limit_clock : callable, optional
+        The limiter's monotonic clock [s] (default ``time.monotonic``); a test can pass a
+        frozen one so that its requests fall in one cycle however slowly they are sent.
     latency_ms : float
         Delay added to every response [ms]; settable later (``emu.latency_ms = 100``).
     faults : Faults, optional
@@ -145,6 +149,7 @@ class Emulator:
         seed: int = 0,
         rate_limit: int | None = 20,
         rate_limit_timeout_ms: float = 0,
+        rate_limit_clock: Callable[[], float] = time.monotonic,
         latency_ms: float = 0,
         faults: Faults | None = None,
         list_progress: bool = False,
@@ -191,6 +196,9 @@ class Emulator:
         self._faults = faults or Faults()
         self._rate_limit: int | None = None
         self._rate_limit_timeout_ms = float(rate_limit_timeout_ms)
+        if not callable(rate_limit_clock):
+            raise TypeError(f"rate_limit_clock must be callable, got {rate_limit_clock!r}")
+        self._rate_limit_clock = rate_limit_clock
         self._limiter: FixedWindowRateLimiter | None = None
         self.rate_limit = rate_limit
         synthetic = (
@@ -399,7 +407,8 @@ class Emulator:
         _check_int("rate_limit", value, allow_none=True)
         self._rate_limit = value or None
         self._limiter = (
-            FixedWindowRateLimiter(value, 1.0, timeout=self._rate_limit_timeout_ms / 1000.0)
+            FixedWindowRateLimiter(value, 1.0, timeout=self._rate_limit_timeout_ms / 1000.0,
+                                   clock=self._rate_limit_clock)
             if value
             else None
         )
