@@ -189,7 +189,7 @@ class Emulator:
         self.host = host
         self.port = port
         self.list_progress = bool(list_progress)
-        self.max_page_size = max_page_size
+        self._max_page_size = max_page_size
         self.task_totals = bool(task_totals)
         self.on_request: Any = None
         self._latency_ms = float(latency_ms)
@@ -385,6 +385,16 @@ class Emulator:
     def latency_ms(self, value: float) -> None:
         _check_number("latency_ms", value)
         self._latency_ms = float(value)
+
+    @property
+    def max_page_size(self) -> int | None:
+        """Largest ``GET /workflow/{id}/tasks`` page served [rows] (None: as ``max`` asks)."""
+        return self._max_page_size
+
+    @max_page_size.setter
+    def max_page_size(self, value: int | None) -> None:
+        _check_int("max_page_size", value, minimum=1, allow_none=True)
+        self._max_page_size = value
 
     @property
     def faults(self) -> Faults:

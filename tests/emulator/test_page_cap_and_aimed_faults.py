@@ -44,6 +44,9 @@ def test_task_totals_can_be_left_out(make_emulator: Callable[..., Emulator]) -> 
 def test_max_page_size_is_validated(bad: Any) -> None:
     with pytest.raises(ValueError, match="max_page_size"):
         Emulator(max_page_size=bad)
+    emu = Emulator()  # not started: setting it later is checked the same way
+    with pytest.raises(ValueError, match="max_page_size"):
+        emu.max_page_size = bad
 
 
 def test_fail_run_tasks_fails_only_that_run_and_only_so_often(make_emulator: Callable[..., Emulator]) -> None:
