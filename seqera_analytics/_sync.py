@@ -13,13 +13,31 @@ How a sync decides what to fetch:
 3. New runs and changed runs get their tasks, ``/progress`` (unless the listing carried
    it) and, if asked, ``/metrics`` fetched. Cached runs that were still active and lie
    older than the stop point are refreshed through ``GET /workflow/{id}``. A run that was
-   terminal when cached is never fetched again.
+   terminal when cached is not fetched again, with two exceptions (below): it is pending,
+   or it is short.
 4. Finished runs are committed in batches (every ``commit_every_s`` seconds and at the
    end), atomically: a run's row appears together with its tasks. Committing runs in a
    worker thread so requests keep flowing meanwhile.
 
-A run that disappears mid-sync (403/404: deleted) is skipped with a warning. Any other
-failure commits what was fetched, then raises: the next sync continues from there.
+**Pending runs.** Every run a sync means to write stays in the workspace's sync state
+(``pending`` in ``state.json``) until a commit writes it. A run whose fetch fails with
+403/404 (deleted, or no access right now) is reported in ``SyncSummary.runs_failed`` and
+the sync goes on; any other failure (5xx or connection errors after retries, a revoked
+token) commits what was fetched, then raises. Either way every later sync fetches the
+pending runs again (through ``GET /workflow/{id}`` when the listing does not reach them)
+until they are written.
+
+**Short runs** (the rule for counts). A cached run in a terminal state is fetched again
+when its cached task rows are fewer than :func:`~seqera_analytics.api.task_rows_at_least`
+of its counts: ``succeeded + failed + cached`` of its cached ``/progress`` counters and,
+when the listing shows it, ``succeedCount + failedCount + cachedCount`` of
+``workflow.stats``, the smaller of the two. Task rows are one per attempt, and these three
+counters count attempts (a retried task is a FAILED row plus a COMPLETED one; on all the
+bundled real runs rows equal that sum exactly). ``ignored`` and ``retries`` are not added:
+they count failed attempts a second time. Only ever needing *at least* that many rows
+keeps clean runs from being fetched again; a run that still comes back short
+``MAX_SHORT_REFETCHES`` fetches in a row is left as the server serves it (``short_refetches``
+in the state), so a server that counts more than it lists is not asked forever.
 """
 
 from __future__ import annotations
@@ -38,7 +56,7 @@ from tqdm.auto import tqdm
 
 from . import frames as F
 from ._exceptions import APIError, CacheError, NotFoundError, PermissionDeniedError
-from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
+from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync, task_rows_at_least, task_rows_hint
 from ._time import parse_instant
 from .fetch import runs_search
 from .store import PERSONAL_WORKSPACE_ID, Cache, CacheWriter, WorkspaceState
@@ -46,6 +64,11 @@ from .store import PERSONAL_WORKSPACE_ID, Cache, CacheWriter, WorkspaceState
 __all__ = ["SyncSummary", "async_sync", "sync"]
 
 log = logging.getLogger("seqera_analytics.sync")
+
+#: Fetches in a row that may come back with fewer task rows than the run's counts (see above).
+MAX_SHORT_REFETCHES = 3
+#: The cached runs columns a short run is judged by (``/progress`` counters).
+_COUNT_COLUMNS = ("tasks_succeeded", "tasks_failed", "tasks_cached")
 
 
 @dataclass
@@ -60,9 +83,15 @@ class SyncSummary:
     runs_listed : int
         Runs read from the listing (stops early on an incremental sync).
     runs_added, runs_updated : int
-        Runs new to the cache, and cached runs fetched again because they changed.
-    runs_skipped : list of str
-        Runs that vanished while syncing (deleted; 403/404).
+        Runs written by this sync that were new to the cache, and cached runs written again
+        (they changed, were pending, or were short). Counted when committed: a run fetched
+        but not committed (the sync failed) is in neither.
+    runs_failed : list of str
+        Runs whose fetch failed with 403/404 (deleted, or no access); they stay pending and
+        the next sync tries them again. ``runs_skipped`` is the same list (older name).
+    runs_short : list of str
+        Runs written with fewer task rows than their counts promise (the server listed no
+        more); fetched again by later syncs, up to ``MAX_SHORT_REFETCHES`` times.
     tasks_added : int
         Task rows written (for the added and updated runs).
     requests : int
@@ -83,7 +112,8 @@ class SyncSummary:
     runs_listed: int = 0
     runs_added: int = 0
     runs_updated: int = 0
-    runs_skipped: list[str] = field(default_factory=list)
+    runs_failed: list[str] = field(default_factory=list)
+    runs_short: list[str] = field(default_factory=list)
     tasks_added: int = 0
     requests: int = 0
     rate_limited: int = 0
@@ -93,14 +123,23 @@ class SyncSummary:
     rebuilt: str | None = None
     repaired: str | None = None
 
+    @property
+    def runs_skipped(self) -> list[str]:
+        """The older name of :attr:`runs_failed`."""
+        return self.runs_failed
+
     def __str__(self) -> str:
         name = self.workspace or (self.workspace_id if self.workspace_id is not None else "personal workspace")
         lines = [f"synced {name} into {self.cache}: {self.runs_added} runs added, {self.runs_updated} updated, "
                  f"{self.tasks_added} tasks written; {self.requests} requests in {self.seconds:.1f}s"
                  + (f" ({self.rate_limited} rate-limited, retried)" if self.rate_limited else "")]
-        if self.runs_skipped:
-            lines.append(f"skipped {len(self.runs_skipped)} runs that vanished while syncing: "
-                         f"{', '.join(self.runs_skipped[:5])}")
+        if self.runs_failed:
+            more = "..." if len(self.runs_failed) > 5 else ""
+            lines.append(f"{len(self.runs_failed)} runs could not be fetched (403/404: deleted or no access) "
+                         f"and stay pending for the next sync: {', '.join(self.runs_failed[:5])}{more}")
+        if self.runs_short:
+            lines.append(f"{len(self.runs_short)} runs have fewer task rows than their counts say "
+                         f"(the server listed no more): {', '.join(self.runs_short[:5])}")
         lines += [note for note in (self.rebuilt, self.repaired) if note]
         return "\n".join(lines)
 
@@ -116,6 +155,15 @@ def _ts(value: Any) -> pd.Timestamp | None:
     return None if ts is pd.NaT else ts
 
 
+@dataclass
+class _Fetched:
+    """One run fetched and built, waiting for a commit."""
+
+    run_id: str
+    short: bool
+    tables: tuple[pa.Table, pa.Table, pa.Table, pa.Table | None]
+
+
 class _Syncer:
     def __init__(self, client: AsyncSeqeraClient, writer: CacheWriter, *, metrics: bool,
                  show_progress: bool, commit_every_s: float) -> None:
@@ -124,10 +172,17 @@ class _Syncer:
         self.metrics = metrics
         self.show_progress = show_progress
         self.commit_every_s = commit_every_s
-        self.ready: list[tuple[pa.Table, pa.Table, pa.Table, pa.Table | None]] = []
+        self.ready: list[_Fetched] = []
         self.commit_lock = asyncio.Lock()
         self.last_commit = time.monotonic()
         self.tasks_written = 0
+        # Set by async_sync once it knows the plan: the runs cached before this sync, the runs
+        # it means to write, and the state that records what is still pending.
+        self.known: set[str] = set()
+        self.planned: set[str] = set()
+        self.state: WorkspaceState | None = None
+        self.written: dict[str, bool] = {}  # run id -> was new to the cache
+        self.short: set[str] = set()  # runs written with fewer rows than their counts
 
     # -------------------------------------------------------------- workspace
     async def resolve(self, workspace: str | int | None) -> tuple[int | None, str | None]:
@@ -150,6 +205,28 @@ class _Syncer:
         return ws_id, name
 
     # -------------------------------------------------------------- commits
+    def _record_state(self, batch: list[_Fetched]) -> None:
+        """What the state must say once ``batch`` is committed: still pending, still short."""
+        st = self.state
+        if st is None:
+            return
+        done = set(self.written) | {f.run_id for f in batch}
+        st.pending = sorted(self.planned - done)
+        for f in batch:
+            if f.short:
+                st.short_refetches[f.run_id] = st.short_refetches.get(f.run_id, 0) + 1
+            else:
+                st.short_refetches.pop(f.run_id, None)
+
+    def _committed(self, batch: list[_Fetched]) -> None:
+        for f in batch:
+            self.written[f.run_id] = f.run_id not in self.known
+            if f.short:
+                self.short.add(f.run_id)
+            else:
+                self.short.discard(f.run_id)
+        self.tasks_written += sum(f.tables[1].num_rows for f in batch)
+
     async def commit(self, *, force: bool = False) -> int:
         """Commit the runs fetched so far (in a worker thread); returns tasks written."""
         if not force and time.monotonic() - self.last_commit < self.commit_every_s:
@@ -159,16 +236,17 @@ class _Syncer:
             self.last_commit = time.monotonic()
             if not batch and not force:
                 return 0
+            self._record_state(batch)
 
             def work() -> int:
                 if batch:
-                    runs, tasks, progress, metrics = zip(*batch)
+                    runs, tasks, progress, metrics = zip(*(f.tables for f in batch))
                     self.writer.put_runs(
                         F.concat_tables(F.RUNS, runs), F.concat_tables(F.TASKS, tasks),
                         F.concat_tables(F.PROCESS_PROGRESS, progress),
                         F.concat_tables(F.PROCESS_METRICS, metrics) if self.metrics else None)
                 self.writer.commit()
-                return sum(t.num_rows for _, t, _, _ in batch)
+                return sum(f.tables[1].num_rows for f in batch)
 
             # A thread cannot be cancelled: if this task is, keep the commit lock until the
             # thread's commit is done, or the next commit would run beside it and both would
@@ -183,9 +261,9 @@ class _Syncer:
                     except asyncio.CancelledError:
                         pass
                 if not done.cancelled() and done.exception() is None:
-                    self.tasks_written += done.result()
+                    self._committed(batch)
                 raise
-            self.tasks_written += written
+            self._committed(batch)
             log.info("committed %d runs, %d tasks", len(batch), written)
             return written
 
@@ -194,26 +272,48 @@ class _Syncer:
         """Fetch one run's tasks, progress (unless listed) and metrics; build its tables."""
         rid = _run_id(el)
         ws = el.get("workspaceId", ws_id)
+        wf = el.get("workflow") or {}
         prog = el.get("progress") if isinstance(el.get("progress"), dict) else {}
         need_progress = not isinstance(prog.get("workflowProgress"), dict)
-        coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord)]
-        if need_progress:
-            coros.append(self.client.get_progress(rid, ws))
+        prog_job = asyncio.ensure_future(self.client.get_progress(rid, ws)) if need_progress else None
+
+        async def expected() -> int | None:
+            # Asked only when a short task page leaves the end open; the /progress request is
+            # already on its way, so the counts cost no request of their own.
+            return task_rows_hint(wf, await asyncio.shield(prog_job) if prog_job else prog)
+
+        coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord, expected=expected)]
+        if prog_job is not None:
+            coros.append(prog_job)
         if self.metrics:
             coros.append(self.client.get_metrics(rid, ws))
-        got = iter(await asyncio.gather(*coros))
+        try:
+            got = iter(await asyncio.gather(*coros))
+        finally:
+            if prog_job is not None and not prog_job.done():
+                prog_job.cancel()
         tasks = next(got)
         if need_progress:
             prog = next(got)
         mets = next(got) if self.metrics else None
+        bound = task_rows_at_least(wf, prog) if wf.get("status") in F.TERMINAL_RUN_STATUSES else None
+        short = bound is not None and len(tasks) < bound
+        if short:
+            log.warning("run %s: the server listed %d task rows, its counts say at least %d", rid, len(tasks), bound)
         # Built here, between paced requests, rather than in the commit thread.
         run = F.runs_table([{**el, "progress": prog}], workspace_id=ws_id)
-        self.ready.append((
+        self.ready.append(_Fetched(rid, short, (
             run,
             F.check_tasks_against_runs(F.tasks_table(tasks, run_id=rid, workspace_id=ws), run),
             F.process_progress_table(prog, run_id=rid, workspace_id=ws),
             F.process_metrics_table(mets, run_id=rid, workspace_id=ws) if mets is not None else None,
-        ))
+        )))
+
+
+def _cached_counts(row: dict[str, Any]) -> dict[str, Any]:
+    """The ``/progress`` counters of a cached runs row, in the API's names."""
+    return {"succeeded": row.get("tasks_succeeded"), "failed": row.get("tasks_failed"),
+            "cached": row.get("tasks_cached")}
 
 
 async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = None, since: Any = None, *,
@@ -236,9 +336,24 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             raise CacheError(
                 f"The cache {c.path} holds workspace {key} synced from {prev.endpoint}, not {endpoint}. "
                 "Use another cache directory (--cache) for each Platform.")
-        cached = writer.cached_runs(ws_id)
-        known = {rid: (st, lu) for rid, st, lu in zip(cached["run_id"].to_pylist(), cached["status"].to_pylist(),
-                                                      cached["last_updated"].to_pylist())}
+        cached = writer.cached_runs(ws_id, _COUNT_COLUMNS).to_pylist()
+        known = {r["run_id"]: (r["status"], r["last_updated"]) for r in cached}
+        rows = writer.cached_task_rows(ws_id)
+        pending = set(prev.pending) if prev else set()
+        tries = dict(prev.short_refetches) if prev else {}
+        cached_by_id = {r["run_id"]: r for r in cached}
+
+        def short(rid: str, workflow: dict[str, Any] | None = None) -> bool:
+            """A cached terminal run with fewer task rows than its counts (see the module doc)."""
+            row = cached_by_id.get(rid)
+            if row is None or row["status"] not in F.TERMINAL_RUN_STATUSES:
+                return False
+            if tries.get(rid, 0) >= MAX_SHORT_REFETCHES:
+                return False  # the server keeps listing fewer rows than it counts: take them
+            sources = [n for n in (task_rows_at_least(None, _cached_counts(row)),
+                                   task_rows_at_least(workflow, None) if workflow else None) if n is not None]
+            return bool(sources) and rows.get(rid, 0) < min(sources)
+
         covered = _ts(prev.covered_since) if prev else None
         incremental = bool(prev and prev.complete and (prev.covered_since is None or
                                                         (since_ts is not None and since_ts >= covered)))
@@ -248,37 +363,45 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             wf = el["workflow"]
             return old is None or wf.get("status") != old[0] or _ts(wf.get("lastUpdated")) != _ts(old[1])
 
+        def wanted(el: dict[str, Any]) -> bool:
+            rid = _run_id(el)
+            return changed(el) or rid in pending or short(rid, el["workflow"])
+
         def final(el: dict[str, Any]) -> bool:  # cached, terminal, unchanged: older runs are too
             old = known.get(_run_id(el))
-            return old is not None and old[0] in F.TERMINAL_RUN_STATUSES and not changed(el)
+            return old is not None and old[0] in F.TERMINAL_RUN_STATUSES and not wanted(el)
 
         listed = await client.list_runs(ws_id, search=runs_search(since_ts), stop=final if incremental else None)
         summary.runs_listed = len(listed)
-        todo = [el for el in listed if changed(el)]
+        todo = [el for el in listed if wanted(el)]
         listed_ids = {_run_id(el) for el in listed}
-        # Runs cached while active that lie older than where the listing stopped.
-        stale = [rid for rid, (st, _) in known.items()
-                 if st not in F.TERMINAL_RUN_STATUSES and rid not in listed_ids]
-        if stale:
-            described = await asyncio.gather(*(client.describe_run(rid, ws_id) for rid in stale),
+        # Beyond where the listing stopped: runs cached while active, runs still pending from an
+        # earlier sync, and cached terminal runs that are short.
+        stale = {rid for rid, (st, _) in known.items() if st not in F.TERMINAL_RUN_STATUSES}
+        forced = pending | {rid for rid in known if short(rid)}
+        extra = sorted((stale | forced) - listed_ids)
+        failed: list[str] = []
+        if extra:
+            described = await asyncio.gather(*(client.describe_run(rid, ws_id) for rid in extra),
                                              return_exceptions=True)
-            for rid, d in zip(stale, described):
+            for rid, d in zip(extra, described):
                 if isinstance(d, (PermissionDeniedError, NotFoundError)):
-                    summary.runs_skipped.append(rid)
+                    failed.append(rid)
                 elif isinstance(d, BaseException):
                     raise d
-                elif changed(d):
+                elif rid in forced or changed(d):
                     todo.append(d)
         new_state = WorkspaceState(key, ws_name or (prev.workspace if prev else None), endpoint,
                                    prev.synced_at if prev else None,
-                                   prev.covered_since if prev else None, complete=False)
+                                   prev.covered_since if prev else None, complete=False,
+                                   pending=sorted(pending), short_refetches=tries)
+        s.known, s.state = set(known), new_state
+        s.planned = {_run_id(el) for el in todo} | (pending & set(failed))
         if todo:
             # Until this sync finishes, the next one must not trust a stop point.
             writer.set_workspace_state(new_state)
-        summary.runs_added = sum(1 for el in todo if _run_id(el) not in known)
-        summary.runs_updated = len(todo) - summary.runs_added
         log.info("%s: %d runs listed, %d to fetch (%d new), %d cached", ws_name or key, len(listed), len(todo),
-                 summary.runs_added, len(known))
+                 sum(1 for el in todo if _run_id(el) not in known), len(known))
         bar = tqdm(total=len(todo), desc=f"sync {ws_name or key}", unit="run", disable=not show_progress or not todo)
         sem = asyncio.Semaphore(max(4, client.config.max_concurrency))
 
@@ -286,9 +409,10 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             async with sem:
                 try:
                     await s.fetch_one(el, ws_id)
-                except (PermissionDeniedError, NotFoundError):
-                    summary.runs_skipped.append(_run_id(el))
-                    warnings.warn(f"run {_run_id(el)} vanished while syncing (deleted?); skipped", stacklevel=2)
+                except (PermissionDeniedError, NotFoundError) as exc:
+                    failed.append(_run_id(el))
+                    warnings.warn(f"run {_run_id(el)} could not be fetched ({type(exc).__name__}: deleted, or no "
+                                  "access); it stays pending and the next sync tries again", stacklevel=2)
                 bar.update(1)
             await s.commit()
 
@@ -297,14 +421,15 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             if jobs:
                 # Stop at the first failure that is not about one run (server down, token
                 # revoked, retries spent): the remaining runs would only fail the same way.
-                done, pending = await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
-                failed = next((j for j in jobs if j.done() and not j.cancelled() and j.exception()), None)
-                if failed is not None:
-                    for j in pending:
+                done, pending_jobs = await asyncio.wait(jobs, return_when=asyncio.FIRST_EXCEPTION)
+                err_job = next((j for j in jobs if j.done() and not j.cancelled() and j.exception()), None)
+                if err_job is not None:
+                    for j in pending_jobs:
                         j.cancel()
-                    await asyncio.gather(*pending, return_exceptions=True)
+                    await asyncio.gather(*pending_jobs, return_exceptions=True)
+                    writer.set_workspace_state(new_state)
                     await s.commit(force=True)
-                    err = failed.exception()
+                    err = err_job.exception()
                     if isinstance(err, APIError):
                         note = "sync stopped; the runs fetched so far are saved, run the sync again to continue"
                         err.args = (f"{err.args[0]} -- {note}",)
@@ -325,10 +450,15 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
             for j in jobs:
                 j.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            writer.set_workspace_state(new_state)
             await s.commit(force=True)
             raise
         finally:
             bar.close()
+            summary.runs_added = sum(1 for new in s.written.values() if new)
+            summary.runs_updated = len(s.written) - summary.runs_added
+            summary.runs_failed = sorted(set(failed))
+            summary.runs_short = sorted(s.short)
         summary.tasks_added = s.tasks_written
     after = client.stats
     summary.requests = after.requests - before.requests

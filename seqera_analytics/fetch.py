@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import frames as F
 from ._exceptions import DataFormatError
 from ._time import parse_instant
-from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync
+from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync, task_rows_hint
 from .bundles import RunBundle, _is_unpacked_dump, iter_run_bundles, read_run_bundles
 
 __all__ = [
@@ -268,10 +268,21 @@ async def afetch_run_details(client: AsyncSeqeraClient, runs: Sequence[tuple[str
     known_progress = dict(known_progress or {})
 
     async def one(run_id: str, ws: int | None) -> tuple[pa.Table | None, pa.Table | None, pa.Table | None]:
-        t = client.list_tasks(run_id, ws, record_type=F.TaskRecord) if tasks else None
-        p = client.get_progress(run_id, ws) if progress and run_id not in known_progress else None
+        p = (asyncio.ensure_future(client.get_progress(run_id, ws))
+             if progress and run_id not in known_progress else None)
+
+        async def expected() -> int | None:
+            # The run's counters say how many task rows to expect when a task page comes back
+            # short without a total (see seqera_analytics.api._paging); no extra request.
+            return task_rows_hint(None, await asyncio.shield(p) if p is not None else known_progress.get(run_id))
+
+        t = client.list_tasks(run_id, ws, record_type=F.TaskRecord, expected=expected) if tasks else None
         m = client.get_metrics(run_id, ws) if metrics else None
-        got = iter(await asyncio.gather(*(x for x in (t, p, m) if x is not None)))
+        try:
+            got = iter(await asyncio.gather(*(x for x in (t, p, m) if x is not None)))
+        finally:
+            if p is not None and not p.done():
+                p.cancel()
         task_rows, prog, mets = (next(got) if t else None), (next(got) if p else None), (next(got) if m else None)
         if prog is not None:
             known_progress[run_id] = prog
@@ -353,7 +364,9 @@ def fetch_tasks(runs: Any, workspace: str | int | None = None, *,
     APIError
         See :mod:`seqera_analytics._exceptions`.
 
-    Source: ``GET /workflow/{id}/tasks`` (all pages, ``max=100``).
+    Source: ``GET /workflow/{id}/tasks`` (all pages, ``max=100``). A page shorter than asked
+    ends a run's tasks unless the response's ``total`` says more exist (here no run counts
+    are fetched; :func:`fetch_run_data` and the cache's sync also use ``/progress``).
     """
     return F.to_pandas(_fetch_details(runs, workspace, client, show_progress, tasks=True).tasks)
 

@@ -16,6 +16,7 @@ from ._config import (
     Secret,
 )
 from ._logging import install_redaction, redact
+from ._paging import task_rows_at_least, task_rows_hint
 from ._sync import SeqeraClient, run_sync
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "install_redaction",
     "redact",
     "run_sync",
+    "task_rows_at_least",
+    "task_rows_hint",
 ]
 
 install_redaction()

@@ -36,6 +36,7 @@ from .._exceptions import (
 )
 from ._config import PAGE_SIZE, ClientConfig
 from ._errors import RETRYABLE, from_status, from_transport, invalid_body, not_the_api, wrong_shape
+from ._paging import MAX_PAGES, Expected, collect_pages
 from ._ratelimit import Pacer, jitter, pacer_for
 
 __all__ = ["AsyncSeqeraClient", "RequestStats", "Workspace"]
@@ -44,10 +45,6 @@ log = logging.getLogger("seqera_analytics.api")
 
 #: How many times a runs listing may step back after noticing the list moved up under it.
 _MAX_REWINDS = 20
-#: Task pages fetched concurrently ahead of the last one (the first page's `total` hints how many).
-_PREFETCH_PAGES = 8
-#: Safety net against endless paging: 100,000 pages is 10 million rows of one listing.
-_MAX_PAGES = 100_000
 _RUN_ATTRIBUTES = ("labels",)
 
 
@@ -519,10 +516,10 @@ class AsyncSeqeraClient:
             offset += len(items) - 1
 
     def _check_page_budget(self, pages: int, path: str) -> None:
-        if pages > _MAX_PAGES:
+        if pages > MAX_PAGES:
             raise InvalidResponseError(
-                f"GET {path} still returned full pages after {_MAX_PAGES} pages "
-                f"({_MAX_PAGES * PAGE_SIZE:,} rows); stopping. Check TOWER_API_ENDPOINT.",
+                f"GET {path} still returned full pages after {MAX_PAGES} pages "
+                f"({MAX_PAGES * PAGE_SIZE:,} rows); stopping. Check TOWER_API_ENDPOINT.",
                 method="GET", path=path)
 
     async def describe_run(self, run_id: str, workspace_id: int | None,
@@ -564,60 +561,45 @@ class AsyncSeqeraClient:
         return [item.task for item in page.tasks], total
 
     async def list_tasks(self, run_id: str, workspace_id: int | None, *, record_type: Any = dict,
-                         search: str | None = None) -> list[Any]:
-        """Every task of a run (``GET /workflow/{id}/tasks``), unwrapped, each once.
+                         search: str | None = None, expected: Expected = None) -> list[Any]:
+        """Every task row of a run (``GET /workflow/{id}/tasks``), unwrapped, each once.
 
-        Pages with ``max=100`` until a short page. The first page's ``total`` is used only
-        as a hint to fetch the following pages concurrently; paging still goes on until a
-        short page, so a wrong total loses nothing. De-duplicated by ``taskId``.
+        One row per attempt: a retried task has a row per attempt (distinct ``taskId``).
+        Pages with ``max=100``. A page shorter than asked ends the listing only when neither
+        the response's ``total`` nor ``expected`` says more rows exist; otherwise paging
+        goes on at the server's real page size (see :mod:`seqera_analytics.api._paging`).
+        De-duplicated by ``taskId``.
 
         Parameters
         ----------
         record_type : type
             ``dict`` (default) or a ``msgspec.Struct`` type to decode each task into (e.g.
             :data:`seqera_analytics.frames.TaskRecord`, much faster for large runs).
+        search : str, optional
+            The API's task search (by name).
+        expected : int, callable or None
+            Task rows the run's own counts suggest [rows] (``task_rows_hint`` of its
+            ``workflow.stats`` / ``/progress``); a callable, possibly async, is called only
+            when a short page leaves it open. Ignored with ``search`` (counts cover all tasks).
 
         Returns
         -------
         list
             Tasks in the order served (ascending ``taskId`` by default).
+
+        Raises
+        ------
+        InvalidResponseError
+            The server ignores ``offset`` (a page with nothing new), or endless pages.
+        APIStatusError subclasses, APIConnectionError
+            As :meth:`_get`, after retries.
         """
         path = f"/workflow/{_segment(run_id)}/tasks"
-        out: list[Any] = []
-        keys: set[Any] = set()
 
-        def add(items: list[Any], offset: int) -> None:
-            new = 0
-            for rec in items:
-                key = _task_key(rec)
-                if key is None or key not in keys:
-                    keys.add(key)
-                    out.append(rec)
-                    new += 1
-            if len(items) == PAGE_SIZE and new == 0:
-                raise _no_progress(path, offset)
+        async def page(offset: int) -> tuple[list[Any], int | None]:
+            return await self._tasks_page(run_id, workspace_id, offset, record_type, search)
 
-        first, total = await self._tasks_page(run_id, workspace_id, 0, record_type, search)
-        add(first, 0)
-        offset, last_len, pages = PAGE_SIZE, len(first), 1
-        # `total` is only a hint: pages are fetched in windows of at most _PREFETCH_PAGES
-        # concurrently, and paging always goes on until a short page, so a total that is
-        # too small loses nothing and one that is too large costs at most one window.
-        while last_len == PAGE_SIZE:
-            hinted = (total - offset + PAGE_SIZE - 1) // PAGE_SIZE if isinstance(total, int) else 0
-            window = max(1, min(_PREFETCH_PAGES, hinted))
-            offsets = [offset + i * PAGE_SIZE for i in range(window)]
-            results = await asyncio.gather(*(self._tasks_page(run_id, workspace_id, o, record_type, search)
-                                             for o in offsets))
-            for o, (items, _) in zip(offsets, results):
-                pages += 1
-                self._check_page_budget(pages, path)
-                add(items, o)
-                last_len = len(items)
-                offset = o + PAGE_SIZE
-                if last_len < PAGE_SIZE:
-                    break
-        return out
+        return await collect_pages(page, path=path, key=_task_key, expected=None if search else expected)
 
 
 def _no_progress(path: str, offset: int) -> InvalidResponseError:

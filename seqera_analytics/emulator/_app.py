@@ -477,6 +477,14 @@ class Handlers:
     async def workflow_tasks(self, request: Request) -> Response:
         entry = self.run(request, self.user(request))
         max_, offset = _page(request, "Task list")
+        failure = self.emu.faults.take_task_failure(entry.id)
+        if failure is not None:
+            if failure >= 500:
+                return Response(html_error_body(failure), failure, media_type="text/html")
+            raise ApiError(failure, FORBIDDEN if failure == 403 else f"Workflow {entry.id} not available")
+        cap = self.emu.max_page_size
+        if cap is not None:
+            max_ = min(max_, cap)  # a server that fills pages only up to its own size
         sort_by = request.query_params.get("sortBy") or "taskId"
         if sort_by not in TASK_SORT_KEYS:
             raise ApiError(
@@ -503,7 +511,10 @@ class Handlers:
             # Stable sorts: ties keep ascending taskId; tasks without the field go last.
             tasks = sorted(present, key=lambda t: t[sort_by], reverse=sort_dir == "desc") + missing
         page = tasks[offset : offset + max_]
-        return _json({"tasks": [{"task": t} for t in page], "total": len(tasks)})
+        body: dict[str, Any] = {"tasks": [{"task": t} for t in page]}
+        if self.emu.task_totals:
+            body["total"] = len(tasks)
+        return _json(body)
 
     async def workflow_task(self, request: Request) -> Response:
         entry = self.run(request, self.user(request))
@@ -655,7 +666,7 @@ class Gateway:
         faults = emu.faults
         draw = faults.draw() if faults.active else None
         if draw is not None:
-            if draw.drop:
+            if draw.drop or draw.down:
                 record(0)  # before the client can notice the closed connection
                 await _drop(receive, send)
                 return

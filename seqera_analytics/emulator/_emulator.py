@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -86,12 +87,22 @@ class Emulator:
     rate_limit_timeout_ms : float
         How long an over-limit request may wait for the next cycle before a 429 [ms]
         (``TOWER_RATELIMIT_TIMEOUT``; 0 = reject at once).
+    rate_limit_clock : callable, optional
+        The limiter's monotonic clock [s] (default ``time.monotonic``); a test can pass a
+        frozen one so that its requests fall in one cycle however slowly they are sent.
     latency_ms : float
         Delay added to every response [ms]; settable later (``emu.latency_ms = 100``).
     faults : Faults, optional
         Fault injection (off by default); settable later.
     list_progress : bool
         Include ``progress`` in ``GET /workflow`` list elements (the real tw response has none).
+    max_page_size : int or None
+        Largest page ``GET /workflow/{id}/tasks`` serves, whatever ``max`` asks (a server
+        whose own page size is below the client's ``max``); None: pages of ``max`` rows.
+        Run listings are not affected.
+    task_totals : bool
+        Send ``total`` in ``GET /workflow/{id}/tasks`` responses (the spec has it); False
+        leaves the key out, as a server that stopped counting (API-NOTES §1, nf-tower #189).
     host : str
         Interface to listen on.
     port : int
@@ -103,8 +114,12 @@ class Emulator:
     ----------
     synthetic : SyntheticWorkspace or None
         The generator of the synthetic workspace (e.g. ``emu.synthetic.run_bundle(i)``).
-    list_progress : bool
-        May be switched on a running emulator.
+    list_progress, max_page_size, task_totals : bool, int or None, bool
+        May be changed on a running emulator.
+    on_request : callable or None
+        Called with each :class:`RequestRecord` as it is recorded (in the server's thread,
+        before the response's first byte is sent): lets a test act on the N-th request
+        instead of on a timer. Must be quick and must not call :meth:`stop`.
 
     Raises
     ------
@@ -134,9 +149,12 @@ class Emulator:
         seed: int = 0,
         rate_limit: int | None = 20,
         rate_limit_timeout_ms: float = 0,
+        rate_limit_clock: Callable[[], float] = time.monotonic,
         latency_ms: float = 0,
         faults: Faults | None = None,
         list_progress: bool = False,
+        max_page_size: int | None = None,
+        task_totals: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
         token: str | None = None,
@@ -147,6 +165,7 @@ class Emulator:
         _check_number("rate_limit_timeout_ms", rate_limit_timeout_ms)
         _check_number("latency_ms", latency_ms)
         _check_int("port", port)
+        _check_int("max_page_size", max_page_size, minimum=1, allow_none=True)
         if port > 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
         if faults is not None and not isinstance(faults, Faults):
@@ -170,10 +189,16 @@ class Emulator:
         self.host = host
         self.port = port
         self.list_progress = bool(list_progress)
+        self._max_page_size = max_page_size
+        self.task_totals = bool(task_totals)
+        self.on_request: Any = None
         self._latency_ms = float(latency_ms)
         self._faults = faults or Faults()
         self._rate_limit: int | None = None
         self._rate_limit_timeout_ms = float(rate_limit_timeout_ms)
+        if not callable(rate_limit_clock):
+            raise TypeError(f"rate_limit_clock must be callable, got {rate_limit_clock!r}")
+        self._rate_limit_clock = rate_limit_clock
         self._limiter: FixedWindowRateLimiter | None = None
         self.rate_limit = rate_limit
         synthetic = (
@@ -362,6 +387,16 @@ class Emulator:
         self._latency_ms = float(value)
 
     @property
+    def max_page_size(self) -> int | None:
+        """Largest ``GET /workflow/{id}/tasks`` page served [rows] (None: as ``max`` asks)."""
+        return self._max_page_size
+
+    @max_page_size.setter
+    def max_page_size(self, value: int | None) -> None:
+        _check_int("max_page_size", value, minimum=1, allow_none=True)
+        self._max_page_size = value
+
+    @property
     def faults(self) -> Faults:
         """Fault injection settings (mutable)."""
         return self._faults
@@ -382,7 +417,8 @@ class Emulator:
         _check_int("rate_limit", value, allow_none=True)
         self._rate_limit = value or None
         self._limiter = (
-            FixedWindowRateLimiter(value, 1.0, timeout=self._rate_limit_timeout_ms / 1000.0)
+            FixedWindowRateLimiter(value, 1.0, timeout=self._rate_limit_timeout_ms / 1000.0,
+                                   clock=self._rate_limit_clock)
             if value
             else None
         )
@@ -397,8 +433,12 @@ class Emulator:
         path: str,
         status: int,
     ) -> None:
+        record = RequestRecord(started, token, method, endpoint, path, status)
         with self._req_lock:
-            self._requests.append(RequestRecord(started, token, method, endpoint, path, status))
+            self._requests.append(record)
+        hook = self.on_request
+        if hook is not None:
+            hook(record)
 
     @property
     def requests(self) -> list[RequestRecord]:

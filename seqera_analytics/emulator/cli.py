@@ -37,6 +37,13 @@ def _count(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _millis(text: str) -> float:
     try:
         value = float(text)
@@ -126,6 +133,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="include `progress` in GET /workflow list elements",
     )
+    p.add_argument(
+        "--max-page-size",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="serve task pages of at most N rows, whatever `max` asks (default: as asked)",
+    )
+    p.add_argument(
+        "--no-task-total",
+        action="store_true",
+        help="leave `total` out of GET /workflow/{id}/tasks responses",
+    )
     p.add_argument("--token", help="fix the access token (default: derived from --seed)")
     faults = p.add_argument_group("fault injection (shares of requests, 0-1)")
     faults.add_argument(
@@ -175,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
                 seed=args.fault_seed,
             ),
             list_progress=args.list_progress,
+            max_page_size=args.max_page_size,
+            task_totals=not args.no_task_total,
             host=args.host,
             port=args.port,
             token=args.token,

@@ -637,15 +637,30 @@ class CacheWriter:
                 out[rid] = p  # type: ignore[assignment]
         return out
 
-    def cached_runs(self, workspace_id: int | None) -> pa.Table:
-        """``run_id``, ``status``, ``last_updated`` of the runs cached for a workspace."""
+    def _workspace_files(self, table: str, workspace_id: int | None) -> list[str]:
         ws = PERSONAL_WORKSPACE_ID if workspace_id is None else int(workspace_id)
-        files = [f for f in self.state.files.get("runs", []) if (file_partition(f) or (None,))[0] == ws]
+        return [f for f in self.state.files.get(table, []) if (file_partition(f) or (None,))[0] == ws]
+
+    def cached_runs(self, workspace_id: int | None, extra: Sequence[str] = ()) -> pa.Table:
+        """``run_id``, ``status``, ``last_updated`` (and the ``extra`` runs columns) of the
+        runs cached for a workspace."""
+        columns = ["run_id", "status", "last_updated", *extra]
+        files = self._workspace_files("runs", workspace_id)
         if not files:
-            return pa.table({"run_id": pa.array([], pa.string()), "status": pa.array([], pa.string()),
-                             "last_updated": pa.array([], pa.timestamp("ms", tz="UTC"))})
-        return pa.concat_tables(pq.read_table(self.root / f, columns=["run_id", "status", "last_updated"])
-                                for f in files)
+            return _file_schema("runs").empty_table().select(columns)
+        return pa.concat_tables(pq.read_table(self.root / f, columns=columns) for f in files)
+
+    def cached_task_rows(self, workspace_id: int | None) -> dict[str, int]:
+        """Task rows cached per run of a workspace [rows] (runs without tasks are absent).
+
+        Reads only the ``run_id`` column of the workspace's task files.
+        """
+        files = self._workspace_files("tasks", workspace_id)
+        if not files:
+            return {}
+        ids = pa.concat_tables(pq.read_table(self.root / f, columns=["run_id"]) for f in files)["run_id"]
+        counts = pc.value_counts(ids)
+        return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
 
 
 def statuses_upper(status: str | Sequence[str]) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,18 @@ class WorkspaceState:
     complete : bool
         The last listing finished (an interrupted sync leaves ``False``, so the next sync
         lists everything instead of stopping at the first cached run).
+    pending : list of str
+        Runs a sync meant to write and did not (their fetch failed: 403/404, or 5xx and
+        connection errors after retries; or the sync stopped first). Every later sync
+        fetches them again, listed or not, until they are written.
+    short_refetches : dict of str to int
+        Terminal runs whose cached task rows are fewer than their counts promise, and how
+        many fetches in a row came back short; they are fetched again while that is below
+        the sync's limit (so a server that lists fewer rows than it counts is not asked
+        forever).
+
+    Older state files lack ``pending`` and ``short_refetches`` (read as empty); keys this
+    version does not know are ignored, so a newer file still opens.
     """
 
     workspace_id: int
@@ -50,6 +62,26 @@ class WorkspaceState:
     synced_at: str | None = None
     covered_since: str | None = None
     complete: bool = False
+    pending: list[str] = field(default_factory=list)
+    short_refetches: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> WorkspaceState:
+        """Read one workspace entry of ``state.json`` (older and newer versions included).
+
+        Raises
+        ------
+        ValueError, TypeError
+            A field of the wrong type (the caller reports the file as damaged).
+        """
+        known = {f.name for f in fields(cls)}
+        ws = cls(**{k: v for k, v in body.items() if k in known})
+        if not isinstance(ws.pending, list) or not all(isinstance(r, str) for r in ws.pending):
+            raise ValueError("'pending' must be a list of run ids")
+        if not isinstance(ws.short_refetches, dict) or not all(
+                isinstance(k, str) and isinstance(v, int) for k, v in ws.short_refetches.items()):
+            raise ValueError("'short_refetches' must map run ids to counts")
+        return ws
 
 
 @dataclass
@@ -85,7 +117,7 @@ class State:
             state = cls(
                 schema_version=int(body["schema_version"]),
                 files={str(k): list(v) for k, v in files.items()},
-                workspaces={str(int(k)): WorkspaceState(**v) for k, v in spaces.items()},
+                workspaces={str(int(k)): WorkspaceState.from_dict(v) for k, v in spaces.items()},
             )
             for table, paths in state.files.items():
                 for f in paths:

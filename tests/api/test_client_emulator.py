@@ -225,3 +225,14 @@ def test_fetch_run_data_equals_the_separate_calls(emulator, fetched):
     pd.testing.assert_frame_equal(data.runs.sort_values("run_id").reset_index(drop=True),
                                   runs[runs.run_id.isin(ids)].sort_values("run_id").reset_index(drop=True))
     assert len(data.process_progress) == len(progress[progress.run_id.isin(ids)]) and data.process_metrics.empty
+
+
+def test_fetch_run_data_gets_every_task_from_a_capped_server_without_totals(make_emulator):
+    emu = make_emulator(max_page_size=10, task_totals=False, rate_limit=None)
+    c = client(emu)
+    data = fetch.fetch_run_data("seqeralabs/benchmarks", client=c, show_progress=False)
+    c.close()
+    for rid, raw in RAW.items():
+        if raw["meta"]["workspace"] == "seqeralabs/benchmarks":
+            got = sorted(data.tasks[data.tasks.run_id == rid].task_id.astype(int))
+            assert got == sorted(t["task"]["taskId"] for t in raw["tasks"])

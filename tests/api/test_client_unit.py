@@ -394,7 +394,9 @@ def test_a_lying_total_costs_at_most_one_window():
         return real(req)
 
     tasks = run(call(client_for(handler), lambda c: c.list_tasks("r", 1)))
-    assert len(tasks) == 150 and len(calls) <= 9
+    # The first page, one window of 8, and one request at offset 150: the page at 100 was
+    # short but the total says more, so only an empty page proves the end.
+    assert len(tasks) == 150 and len(calls) <= 10
 
 
 @pytest.mark.parametrize("response,words", [
@@ -426,10 +428,12 @@ def test_a_long_retry_after_fails_fast_with_the_servers_request():
         calls.append(req)
         return httpx.Response(429, headers={"Retry-After": "86400"}, content=b'{"message":"slow down"}')
 
-    t0 = time.monotonic()
+    client = client_for(handler)
     with pytest.raises(RateLimitError) as info:
-        run(call(client_for(handler), lambda c: c.service_info()))
-    assert len(calls) == 1 and time.monotonic() - t0 < 2 and info.value.retry_after == 86400
+        run(call(client, lambda c: c.service_info()))
+    # Failed at once: one request, and no retry was scheduled (so no sleep; a timed bound
+    # would race a loaded machine).
+    assert len(calls) == 1 and client.stats.retries == 0 and info.value.retry_after == 86400
 
 
 @pytest.mark.parametrize("token", ["abc\n# created 2025", "abc def", "tök"])

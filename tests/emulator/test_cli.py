@@ -84,6 +84,7 @@ def test_cli_rejects_bad_input(capsys: pytest.CaptureFixture[str], tmp_path: Pat
         ["--error-rate", "1.5"],
         ["--synthetic-runs", "-3"],
         ["--latency-ms", "x"],
+        ["--max-page-size", "0"],
     ):
         with pytest.raises(SystemExit) as exc:
             main(["emulator", *args])
@@ -110,6 +111,13 @@ def test_parser_registers_emulator() -> None:
         and args.list_progress
         and args.drop_rate == 0.1
     )
+
+
+def test_parser_takes_the_page_cap_and_no_total() -> None:
+    args = build_parser().parse_args(["emulator", "--max-page-size", "10", "--no-task-total"])
+    assert args.max_page_size == 10 and args.no_task_total
+    args = build_parser().parse_args(["emulator"])
+    assert args.max_page_size is None and not args.no_task_total
 
 
 def test_public_exports() -> None:

@@ -64,14 +64,21 @@ def test_limiter_validates() -> None:
         Emulator(rate_limit=-1)
 
 
+def frozen() -> float:
+    """A clock that never moves: every request falls in the first cycle, however slow the
+    machine (a real clock lets a loaded machine spread the requests over two cycles)."""
+    return 0.0
+
+
 def test_burst_of_25_gets_429_with_retry_after(
-    emulator: Emulator, api_for: Callable[..., Api]
+    make_emulator: Callable[..., Emulator], api_for: Callable[..., Api]
 ) -> None:
-    # the session emulator, default settings: 20 requests per cycle per token
-    api = api_for(emulator, retry_429=False)
+    # default settings: 20 requests per cycle per token
+    emu = make_emulator(rate_limit_clock=frozen)
+    api = api_for(emu, retry_429=False)
     responses = [api.get("/user-info") for _ in range(25)]
     limited = [r for r in responses if r.status_code == 429]
-    assert limited, "25 requests within a second must exceed 20/s"
+    assert len(limited) == 5, "25 requests in one cycle: 20 allowed, 5 refused"
     assert all(r.status_code in (200, 429) for r in responses)
     for r in limited:
         assert int(r.headers["retry-after"]) >= 0
@@ -82,12 +89,12 @@ def test_burst_of_25_gets_429_with_retry_after(
 def test_tokens_have_separate_budgets(
     make_emulator: Callable[..., Emulator], api_for: Callable[..., Api]
 ) -> None:
-    emu = make_emulator(rate_limit=5)
+    emu = make_emulator(rate_limit=5, rate_limit_clock=frozen)
     main = api_for(emu, retry_429=False)
     other = api_for(emu, emu.other_token, retry_429=False)
     main_codes = [main.get("/user-info").status_code for _ in range(8)]
     other_codes = [other.get("/user-info").status_code for _ in range(5)]
-    assert 429 in main_codes and main_codes.count(200) <= 10  # at most two cycles' worth
+    assert main_codes == [200] * 5 + [429] * 3
     assert other_codes == [200] * 5
     assert emu.count(status=429, token=emu.token) == main_codes.count(429)
     assert emu.count(status=429, token=emu.other_token) == 0
@@ -104,11 +111,11 @@ def test_unknown_tokens_are_not_rate_limited_but_refused(
 def test_rate_limit_can_be_disabled_and_changed(
     make_emulator: Callable[..., Emulator], api_for: Callable[..., Api]
 ) -> None:
-    emu = make_emulator(rate_limit=None)
+    emu = make_emulator(rate_limit=None, rate_limit_clock=frozen)
     api = api_for(emu, retry_429=False)
     assert {api.get("/user-info").status_code for _ in range(40)} == {200}
     emu.rate_limit = 3
-    assert 429 in [api.get("/user-info").status_code for _ in range(10)]
+    assert [api.get("/user-info").status_code for _ in range(5)] == [200] * 3 + [429] * 2
 
 
 def test_timeout_delays_instead_of_rejecting(

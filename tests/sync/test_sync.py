@@ -8,7 +8,7 @@ import random
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -176,9 +176,21 @@ def test_sigkill_at_random_points_never_breaks_the_cache(make_emulator, tmp_path
     rng = random.Random(1234)
     kills = 0
     for _ in range(6):
+        # Kill after a random number of served requests (not after a random delay, which a
+        # fast machine outruns): a full sync needs over 240 requests, so 3 kills of at most
+        # 50 requests each always happen.
+        target, seen, reached = rng.randint(15, 50), [0], threading.Event()
+
+        def hook(record, target=target, seen=seen, reached=reached):
+            seen[0] += 1
+            if seen[0] >= target:
+                reached.set()
+
+        emu.on_request = hook
         proc = subprocess.Popen([sys.executable, "-c", KILLED_SYNC, str(cache)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 3.5))
+        while not reached.wait(0.05) and proc.poll() is None:
+            pass
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -189,7 +201,8 @@ def test_sigkill_at_random_points_never_breaks_the_cache(make_emulator, tmp_path
         expected = (runs.tasks_succeeded + runs.tasks_failed + runs.tasks_cached + runs.tasks_running
                     + runs.tasks_submitted + runs.tasks_pending + runs.tasks_aborted).to_numpy()
         assert (per_run.to_numpy() == expected).all()
-    assert kills >= 3, "the sync finished too fast to be killed; raise latency"
+    assert kills >= 3
+    emu.on_request = None
     do_sync(emu, cache, rps=500)
     clean = tmp_path / "clean"
     do_sync(emu, clean, rps=500)
@@ -205,20 +218,37 @@ def test_a_server_going_down_mid_sync_fails_fast_and_keeps_what_was_fetched(make
     import threading
 
     from seqera_analytics import APIConnectionError
+    from seqera_analytics.emulator import Faults
 
-    emu = make_emulator(synthetic_runs=80, include_real_runs=False, rate_limit=None, latency_ms=40)
-    c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=100,
+    # The server goes away after exactly SERVED requests (every later connection is dropped,
+    # then the server is stopped), whatever the machine's speed: no timer.
+    served = 40
+    emu = make_emulator(synthetic_runs=80, include_real_runs=False, rate_limit=None,
+                        faults=Faults(down_after_requests=served))
+    went_down = threading.Event()
+    emu.on_request = lambda r: went_down.set() if r.status == 0 else None
+    stopper = threading.Thread(target=lambda: went_down.wait(120) and emu.stop(), daemon=True)
+    stopper.start()
+    # 4 runs in flight at most, each needing at most 6 requests (progress + up to 5 task
+    # pages: the largest synthetic run has 488 tasks), so 40 served requests cannot all
+    # belong to unfinished runs: some run is complete before the server goes.
+    c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=100, max_concurrency=4,
                       retry=RetryPolicy(max_retries=3, initial_delay_s=0.05, max_delay_s=0.2))
-    threading.Timer(2.0, emu.stop).start()
     with pytest.raises(APIConnectionError, match="runs fetched so far are saved"):
         sync(WS, cache=tmp_path / "c", client=c, show_progress=False, commit_every_s=0.2)
-    # It stopped at the first connection failure instead of retrying every remaining run.
-    # (at most the requests in flight when it went down, each retried: far below 80 runs x 2 x 4)
-    assert c.stats.by_status[0] <= 4 * 2 * 16 + 16
+    stopper.join(30)
+    # It stopped at the first connection failure instead of retrying every remaining run: at
+    # most the requests of the 4 runs in flight (progress + a window of 8 task pages each),
+    # each tried 4 times; far below 80 runs x 2 requests x 4 tries.
+    assert 0 < c.stats.by_status[0] <= 4 * (1 + 8) * 4
     kept = load_runs(cache=tmp_path / "c")
-    assert 0 < len(kept) < 80
+    # Each run costs at least 2 requests (tasks, progress) after 3 for user-info,
+    # workspaces and the listing.
+    assert 0 < len(kept) <= (served - 3) // 2
     tasks = load_tasks(cache=tmp_path / "c")
     assert set(tasks.run_id) <= set(kept.run_id)
+    state = Cache(tmp_path / "c").state().workspace(emu.workspace_id(WS))
+    assert len(state.pending) == 80 - len(kept) and not set(state.pending) & set(kept.run_id)
     c.close()
 
 
@@ -229,28 +259,45 @@ def test_tasks_added_counts_every_commit(synthetic, tmp_path):
     assert s.tasks_added == len(load_tasks(cache=tmp_path / "c"))
 
 
-def test_an_interrupted_sync_commits_what_it_fetched(make_emulator, tmp_path):
+def test_an_interrupted_sync_commits_what_it_fetched(make_emulator, tmp_path, monkeypatch):
     import asyncio
 
     from seqera_analytics import async_sync
+    from seqera_analytics._sync import _Syncer
+    from seqera_analytics.api import run_sync
 
     emu = make_emulator(synthetic_runs=80, include_real_runs=False, rate_limit=None, latency_ms=30)
     c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=60)
+    # Interrupt once FETCHED runs are fetched (and waiting for a commit), not after a delay.
+    fetched = 5
+    done: list[str] = []
+    enough = None
+    original = _Syncer.fetch_one
+
+    async def counting(self, el, ws_id):
+        await original(self, el, ws_id)
+        done.append(el["workflow"]["id"])
+        if len(done) == fetched:
+            enough.set()
+
+    monkeypatch.setattr(_Syncer, "fetch_one", counting)
 
     async def interrupted():
+        nonlocal enough
+        enough = asyncio.Event()
         task = asyncio.ensure_future(async_sync(c.aio, WS, cache=tmp_path / "c", show_progress=False,
                                                 commit_every_s=3600))
-        await asyncio.sleep(2.0)
+        await enough.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    from seqera_analytics.api import run_sync
-
     run_sync(interrupted())
     c.close()
     kept = load_runs(cache=tmp_path / "c")
-    assert 0 < len(kept) < 80  # no periodic commit happened: these came from the interrupt
+    # No periodic commit happened (every hour): these came from the interrupt, and every
+    # run fetched before it is there.
+    assert fetched <= len(kept) < 80 and set(done) <= set(kept.run_id)
     Cache(tmp_path / "c").writer().close()  # the lock was released
 
 
