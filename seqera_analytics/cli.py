@@ -161,6 +161,7 @@ _SHOWN = {
 def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
     import pandas as pd
 
+    from ._text import text_table
     from .reports import column_unit
 
     assert isinstance(df, pd.DataFrame)
@@ -176,9 +177,8 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
             else:
                 digits = 2 if unit in ("USD", "h", "min", "GiB") else 3
                 shown[col] = s.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
-    with pd.option_context("display.width", 250, "display.max_columns", 60, "display.max_rows", 500,
-                           "display.max_colwidth", 60):
-        print(shown.to_string(index=False))
+    # Padded by terminal cells, not len(): names in CJK, emoji or with accents stay aligned.
+    print(text_table(shown))
     if kind in _SHOWN and not all_columns:
         print(f"({len(df.columns)} columns in all: --all-columns shows them, --output writes them)")
 

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from . import reports
+from ._text import text_table
 from .api import SeqeraClient
 from .fetch import connect
 from .store import Cache
@@ -153,8 +154,7 @@ def _table(df: pd.DataFrame, columns: list[str]) -> str:
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
         elif c == "failure_rate":
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
-        return shown.to_string(index=False)
+    return text_table(shown)  # padded by terminal cells: any script stays aligned
 
 
 def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress: bool = True,

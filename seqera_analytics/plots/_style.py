@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from .._exceptions import ReportError
 from ..reports import RUN_KEYS, TASK_KEYS, column_unit
@@ -80,6 +81,9 @@ _RC: dict[str, Any] = {
     "figure.dpi": 100,
     "svg.fonttype": "none",  # keep text as text in SVG (searchable, editable)
     "pdf.fonttype": 42,  # embed TrueType in PDF, as journals ask
+    # Labels are names and money: a process or pipeline named "a $x \\q$", or two "$1" in
+    # one label, would otherwise be read as mathtext and fail to draw. No chart uses math.
+    "text.parse_math": False,
 }
 
 F = TypeVar("F", bound=Callable[..., Figure])
@@ -91,7 +95,13 @@ def styled(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
         with mpl.rc_context(_RC):
-            return func(*args, **kwargs)
+            fig = func(*args, **kwargs)
+        # Tick labels after the first copy their look from it but not text.parse_math, so
+        # the rc alone leaves most category labels (names) open to mathtext: switch it off
+        # on every text the chart holds.
+        for text in fig.findobj(Text):
+            text.set_parse_math(False)
+        return fig
 
     return wrapper  # type: ignore[return-value]
 

@@ -22,7 +22,6 @@ computed by the engine); only the rounding and the notes run here, once per grou
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
@@ -37,6 +36,7 @@ __all__ = [
     "nextflow_cpus",
     "nextflow_memory",
     "nextflow_time",
+    "selector_regex",
     "suggest",
 ]
 
@@ -199,7 +199,44 @@ def suggest(stats: pd.DataFrame, quantile: float, headroom: float, min_tasks: in
 
 
 # -------------------------------------------------------------------------- config snippet
-_NAME_OK = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?::[A-Za-z_][A-Za-z0-9_]*)*$")
+#: ASCII characters written as-is in a selector: letters, digits, ``_``, ``:`` (the scope
+#: separator of fully qualified names) and space are no regex metacharacters in Java
+#: (Nextflow compiles selectors without the COMMENTS flag, so a space is literal).
+_REGEX_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_: ")
+
+
+def selector_regex(name: str) -> str:
+    """The Java regular expression that matches exactly the process ``name``.
+
+    Nextflow reads a ``withName`` selector as a Java regex that must match the whole name
+    (``Pattern.matcher(name).matches()``), and a leading ``!`` negates it. So every other
+    ASCII character (``.``, ``*``, ``$``, ``\\``, ``!``, quotes...) gets a backslash:
+    Java, like Python's ``re``, reads a backslash before a non-letter as that character, and
+    an escaped ``!`` no longer negates. Characters that are not printable (controls, NBSP,
+    zero-width joiners...) in the Basic Multilingual Plane are written ``\\uXXXX``, which
+    both engines read as that one character, so the config holds no line break or control
+    byte. Anything else, including non-ASCII letters, CJK and emoji, stays literal.
+    """
+    out = []
+    for ch in name:
+        if ch in _REGEX_PLAIN or (ord(ch) > 0x7F and (ch.isprintable() or ord(ch) > 0xFFFF)):
+            out.append(ch)
+        elif ord(ch) < 0x7F and ch.isprintable():
+            out.append("\\" + ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}")
+    return "".join(out)
+
+
+def groovy_string(text: str) -> str:
+    """``text`` as a Groovy single-quoted string literal, ``'...'``.
+
+    In a single-quoted Groovy string only ``\\`` and ``'`` need a backslash (``$`` is not
+    interpolated there). The callers never pass a line break or control character (see
+    :func:`selector_regex`), which such a string cannot hold. No ``\\uXXXX`` is written
+    here: a backslash left by the regex is doubled, so no unicode escape reaches the lexer.
+    """
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def nextflow_config(suggestions: pd.DataFrame, *, comment: bool = True) -> str:
@@ -220,6 +257,16 @@ def nextflow_config(suggestions: pd.DataFrame, *, comment: bool = True) -> str:
         A ``process { withName: '...' { ... } }`` block. Selectors use the simple process
         name (after the last ``:``), or the fully qualified name when two processes of the
         frame share a simple name. Resources without a suggestion are left out.
+
+    Notes
+    -----
+    Quoting: a selector is a Groovy single-quoted string (``\\`` and ``'`` escaped) holding a
+    Java regex (Nextflow matches ``withName`` as a regex against the whole name, ``!`` first
+    negating it) in which every ASCII character other than letters, digits, ``_``, ``:`` and
+    space is escaped with a backslash, and unprintable characters are ``\\uXXXX``: each selector
+    matches exactly its process, whatever the name holds (non-ASCII letters, CJK, emoji,
+    spaces, quotes, ``$``, backslashes). See :func:`selector_regex`. Comments name processes
+    by the same literal, so a line break in a name cannot end a comment.
 
     Raises
     ------
@@ -282,9 +329,9 @@ def nextflow_config(suggestions: pd.DataFrame, *, comment: bool = True) -> str:
     order = np.argsort(procs.to_numpy(dtype=object).astype(str), kind="stable")
     for i in order:
         full, short = str(procs.iat[i]), str(simple.iat[i])
-        if not _NAME_OK.match(full):
-            raise ReportError(f"{full!r} is not a Nextflow process name")
-        selector = full if collide[i] else short
+        # Any text is a process name here (Platform records what the pipeline ran): quoting,
+        # not a check, keeps the snippet valid.
+        selector = groovy_string(selector_regex(full if collide[i] or not short else short))
         body = []
         cpus = suggestions["suggested_cpus"].iat[i]
         mem = suggestions["suggested_memory"].iat[i]
@@ -298,14 +345,14 @@ def nextflow_config(suggestions: pd.DataFrame, *, comment: bool = True) -> str:
         if not body:
             note = suggestions["note"].iat[i] if "note" in suggestions else None
             skipped.append(
-                f"    // '{selector}': no suggestion"
+                f"    // {selector}: no suggestion"
                 + (f" ({note})" if not pd.isna(note) and note else "")
             )
             continue
         note = suggestions["note"].iat[i] if "note" in suggestions else None
         if comment and not pd.isna(note) and note:
             lines.append(f"    // {selector}: {note}")  # why a request goes up, e.g. CPU over-use
-        lines.append(f"    withName: '{selector}' {{")
+        lines.append(f"    withName: {selector} {{")
         lines += body
         lines.append("    }")
     if comment:

@@ -106,8 +106,9 @@ class CacheInfo:
         if self.workspaces.empty:
             lines.append("no workspaces cached yet (run `seqera-analytics sync --workspace org/ws`)")
         else:
-            with pd.option_context("display.width", 200, "display.max_columns", 20):
-                lines.append(self.workspaces.to_string(index=False))
+            from .._text import text_table  # padded by terminal cells, any script aligned
+
+            lines.append(text_table(self.workspaces))
         return "\n".join(lines)
 
 
