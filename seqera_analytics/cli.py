@@ -100,15 +100,22 @@ _REPORTS = {
     "runtime": ("runtime_report", "pipeline"),
     "failures": ("failure_report", "pipeline"),
     "efficiency": ("efficiency_report", "process"),
+    "quality": ("data_quality", ""),
 }
+#: Reports without periods or group keys.
+_UNGROUPED = ("quality",)
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "report", help="cost, runtime, failure or efficiency report from the cache",
+        "report", help="cost, runtime, failure, efficiency or data-quality report from the cache",
         description="Compute a report from the local cache (run `seqera-analytics sync` first, or "
                     "pass --sync). Prints a table, or writes --output as CSV or Parquet (tidy long "
-                    "format). Costs are USD; a task counts in the period it completed in.")
+                    "format). Costs are USD (Seqera's estimate); a task counts in the period it "
+                    "completed in (a cached task: when its original execution completed), so a "
+                    "period's figures never depend on the window asked. Rows of periods the window "
+                    "or the cache's history cuts are marked partial (*). `report quality` lists the "
+                    "records every report left out.")
     p.add_argument("kind", choices=sorted(_REPORTS), help="which report")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--month", metavar="YYYY-MM", help="one UTC calendar month, e.g. 2025-09")
@@ -166,6 +173,11 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
 
     assert isinstance(df, pd.DataFrame)
     shown = df.drop(columns=["period"]) if "period_label" in df.columns else df.copy()
+    partial = "partial" in shown.columns and bool(shown["partial"].fillna(False).any())
+    if "partial" in shown.columns:
+        marks = shown.pop("partial").fillna(False).to_numpy(dtype=bool)
+        if "period_label" in shown.columns:
+            shown["period_label"] = [f"{p}*" if m else p for p, m in zip(shown["period_label"], marks)]
     if kind in _SHOWN and not all_columns:
         shown = shown[[c for c in shown.columns if c in _SHOWN[kind]]]
     for col in shown.columns:
@@ -179,6 +191,9 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
                 shown[col] = s.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
     # Padded by terminal cells, not len(): names in CJK, emoji or with accents stay aligned.
     print(text_table(shown))
+    if partial:
+        print("* partial period: the window, the present or the cache's sync history covers only "
+              "part of it")
     if kind in _SHOWN and not all_columns:
         print(f"({len(df.columns)} columns in all: --all-columns shows them, --output writes them)")
 
@@ -223,18 +238,26 @@ def _cmd_report(args: argparse.Namespace) -> int:
     scope = dict(cache=cache, workspace=args.workspace, pipeline=args.pipeline, user=args.user,
                  since=since, until=until)
     fn_name, default_by = _REPORTS[args.kind]
-    by = [b.strip() for b in (args.by or default_by).split(",") if b.strip()]
-    kwargs: dict[str, object] = {"by": by, **scope}
-    if args.kind != "efficiency":
+    kwargs: dict[str, object] = dict(scope)
+    if args.kind in _UNGROUPED:
+        if args.by:
+            raise _UsageError(f"--by does not go with `report {args.kind}`")
+    else:
+        kwargs["by"] = [b.strip() for b in (args.by or default_by).split(",") if b.strip()]
+    if args.kind not in ("efficiency", *_UNGROUPED):
         kwargs["period"] = None if args.period == "none" else args.period
     df = getattr(reports, fn_name)(**kwargs)
-    if df.empty:
+    if df.empty and args.kind == "quality":
+        print("No data-quality findings: every record in scope was usable as sent.")
+    elif df.empty:
         print(_nothing_matches(cache, args))
     if args.output:
         path = reports.export(df, args.output, layout=args.layout)
         print(f"Wrote the {args.kind} report ({len(df)} rows, {args.layout} layout) to {path}")
     elif not df.empty:
         _print_report(df, args.kind, args.all_columns)
+    for note in df.attrs.get("notes", []):
+        print(note)
     if args.kind == "efficiency" and df.empty and args.config:
         print(f"No right-sizing config written to {args.config}: the report is empty.")
     if args.kind == "efficiency" and not df.empty:

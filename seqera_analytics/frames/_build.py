@@ -186,7 +186,7 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     raise TypeError(f"no conversion to {type_}")  # pragma: no cover - schema uses the above only
 
 
-_ZONED = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+_ZONED = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)  # RE2-compatible
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$", re.IGNORECASE)
 
 
@@ -220,11 +220,14 @@ def _marks(values: list[Any], arr: pa.Array, type_: pa.DataType) -> list[tuple[s
             (far if numeric else lost)[i] = True
         out += [("unreadable", lost), ("out_of_range", far)]
     if pa.types.is_timestamp(type_):
-        zoneless = np.zeros(len(values), bool)
         valid = arr.is_valid().to_numpy(zero_copy_only=False)
-        for i, v in enumerate(values):
-            if isinstance(v, str) and valid[i] and not _ZONED.search(v.strip()):
-                zoneless[i] = True
+        try:  # all text (or null): one C-level regex over the column
+            text = pc.utf8_trim_whitespace(pa.array(values, pa.string()))
+            zoned = pc.fill_null(pc.match_substring_regex(text, _ZONED.pattern, ignore_case=True), True)
+            zoneless = ~np.asarray(zoned.to_numpy(zero_copy_only=False), dtype=bool) & valid
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers mixed in (epoch ms): no zone to miss
+            zoneless = np.array([isinstance(v, str) and bool(valid[i]) and not _ZONED.search(v.strip())
+                                 for i, v in enumerate(values)], dtype=bool)
         out.append(("zoneless_time", zoneless))
     return [(c, m) for c, m in out if m.any()]
 

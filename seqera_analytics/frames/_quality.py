@@ -65,6 +65,7 @@ __all__ = [
     "machine_capacity",
 ]
 
+_KEPT = "kept, left out of efficiency and right-sizing"
 #: class -> (what it means, what is done with the value)
 QUALITY_CLASSES: dict[str, tuple[str, str]] = {
     "unreadable": ("text or a structure where a number or time belongs", "null"),
@@ -76,12 +77,9 @@ QUALITY_CLASSES: dict[str, tuple[str, str]] = {
     "negative_value": ("a negative cost, byte count, counter, cpus or percentage", "null"),
     "non_finite": ("an infinite or NaN number", "null"),
     "sentinel_exit": ("exit status 2147483647 on a task that never started", "null"),
-    "implausible_pcpu": ("pcpu above what the task's machine (or request) can give", "kept, "
-                         "left out of efficiency and right-sizing"),
-    "implausible_peak_rss": ("peak_rss above the machine's (or request's) memory", "kept, "
-                             "left out of efficiency and right-sizing"),
-    "implausible_realtime": ("realtime longer than its run's wall time", "kept, left out of "
-                             "efficiency and right-sizing"),
+    "implausible_pcpu": ("pcpu above what the task's machine (or request) can give", _KEPT),
+    "implausible_peak_rss": ("peak_rss above the machine's (or request's) memory", _KEPT),
+    "implausible_realtime": ("realtime longer than its run's wall time", _KEPT),
 }
 #: Classes whose value is kept but must not feed usage statistics.
 IMPLAUSIBLE = ("implausible_pcpu", "implausible_peak_rss", "implausible_realtime")
@@ -269,9 +267,14 @@ def check_tasks(tasks: pa.Table, marks: Marks | None = None, *, now_ms: int | No
 
 def _implausible_usage(f: _Findings) -> None:
     t = f.table
-    caps = [machine_capacity(m) for m in t.column("machine_type").to_pylist()] if f.n else []
-    vcpus = np.array([np.nan if c[0] is None else c[0] for c in caps], dtype=float)
-    mem = np.array([np.nan if c[1] is None else c[1] for c in caps], dtype=float)
+    # one name lookup per machine type, not per task (an upgrade checks millions of tasks)
+    machines = t.column("machine_type")
+    kinds = pc.unique(machines).to_pylist()
+    caps = [machine_capacity(m) for m in kinds]
+    pos = pc.index_in(machines, value_set=pa.array(kinds, pa.string()))
+    pos = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    vcpus = np.array([np.nan if c[0] is None else c[0] for c in caps] or [np.nan], dtype=float)[pos]
+    mem = np.array([np.nan if c[1] is None else c[1] for c in caps] or [np.nan], dtype=float)[pos]
     cpus = _floats(t.column("cpus"))
     req_mem = _floats(t.column("memory"))
     pcpu = _floats(t.column("pcpu"))

@@ -146,7 +146,8 @@ def _with_suggestions(raw: pa.Table, quantile: float, headroom: float, min_tasks
     stats["time_used_q_hours"] = stats["time_q"] / MS_PER_HOUR
     stats["time_used_max_hours"] = stats["time_max"] / MS_PER_HOUR
     both = pd.concat([stats, suggest(stats, quantile, headroom, min_tasks)], axis=1)
-    return pa.Table.from_pandas(both, preserve_index=False)
+    out = pa.Table.from_pandas(both, preserve_index=False)
+    return out.replace_schema_metadata(raw.schema.metadata)  # the notes and coverage
 
 
 @document(RIGHT_SIZE, grouped=True, periodic=False, keys=_KEYS)

@@ -11,14 +11,12 @@ the scan. Either way the report sees the same columns, in the canonical form. Ru
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -29,7 +27,7 @@ from ..frames.schema import RUN_STATUSES
 from ..store import Cache
 from ._convert import to_arrow
 from ._engine import CANONICAL, Engine, engine_for
-from ._spec import COVERAGE_KEY, NOTES_KEY
+from ._notes import coverage, deleted_runs, known_span, left_out, with_notes
 
 __all__ = ["Inputs", "Request", "Scope", "Sources", "run_query"]
 
@@ -319,14 +317,14 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
             state = c.state()  # once: tasks and runs of the same commit
             wids = None if scope.workspace is None else [c.workspace_id(scope.workspace)]
             src.cache = c
-            src.known = _known_span(state, wids)
+            src.known = known_span(state, wids)
             if req.task_columns is not None:
                 src.task_files = c.committed_files("tasks", wids, state=state)
                 src.task_columns = task_cols
                 src.all_tasks = src._tasks_from(src.task_files, all_runs=True)
             files = c.committed_files("runs", wids, state=state)
             r = engine.from_files("runs", files, c.path / "runs", src.cleanup)
-            deleted = _deleted_runs(engine, r, req.window)
+            deleted = deleted_runs(engine, r, req.window)
             if use_runs or deleted is not None:
                 # the partition columns too: tasks_of() finds a run's files with them
                 cols = _with([*run_cols, *req.run_optional], "run_id", "workspace_id", "submit")
@@ -364,7 +362,7 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                         table = table.append_column(name, pa.nulls(table.num_rows, typ))
                 src.runs = engine.from_arrow(table, src.cleanup)
                 if marked:
-                    deleted = _deleted_runs(engine, src.runs, req.window)
+                    deleted = deleted_runs(engine, src.runs, req.window)
         if src.runs is not None:
             conds = scope.conditions(src.runs, from_cache)
             if deleted is not None:
@@ -383,21 +381,6 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
     except BaseException:
         src.close()
         raise
-
-
-def _deleted_runs(engine: Engine, runs: ir.Table, window: tuple[int | None, int | None]) -> ir.Table | None:
-    """The ids of runs marked deleted that the window can hold, or ``None`` when there
-    are none anywhere (one small query over the runs, so that a cache without deleted
-    runs pays no run filter on its tasks)."""
-    gone = runs.filter(runs.deleted.fill_null(False))
-    lo, hi = window
-    if lo is not None or hi is not None:
-        at = ibis.coalesce(gone.complete, gone.start, gone.submit)
-        gone = gone.filter(ibis.and_(*([at >= lo] if lo is not None else []),
-                                     *([at < hi] if hi is not None else [])))
-    if engine.execute(runs.filter(runs.deleted.fill_null(False)).count().name("n").as_table()).column("n")[0].as_py() == 0:
-        return None
-    return gone.select("run_id")
 
 
 @dataclass(frozen=True)
@@ -448,7 +431,7 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
             with engine.lock:
                 src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache)
                 table = engine.execute(build(src))
-                return _with_notes(table, _left_out(src, req), _coverage(src, req))
+                return with_notes(table, left_out(src, req), coverage(src, req))
         except (ReportError, CacheError):
             raise
         except Exception as exc:
@@ -482,77 +465,6 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
             if src is not None:
                 with engine.lock:
                     src.close()
-
-
-def _left_out(src: Sources, req: Request) -> list[str]:
-    """One line on the records the report left out or could not use (see
-    ``frames._quality`` and ``reports.data_quality``); none when there are none."""
-    notes = []
-    t = src.tasks
-    if t is not None and "quality" in t.columns:
-        lo, hi = req.window
-        if lo is not None or hi is not None:
-            t = src.tasks_in(lo, hi)
-            if all(c in t.columns for c in _TIMES):
-                at = ibis.coalesce(t.complete, t.start, t.submit)
-                t = t.filter(ibis.and_(*([at >= lo] if lo is not None else []),
-                                       *([at < hi] if hi is not None else [])))
-        found = t.quality.length().fill_null(0) > 0
-        implausible = t.quality.filter(lambda q: q.startswith("implausible_")).length().fill_null(0) > 0
-        got = src.engine.execute(t.aggregate(
-            impossible=t.count(where=found & ~implausible), implausible=t.count(where=implausible)))
-        impossible, odd = (int(got.column(n)[0].as_py() or 0) for n in ("impossible", "implausible"))
-        parts = []
-        if impossible:
-            parts.append(f"{impossible:,} task record{'s' * (impossible != 1)} with impossible values "
-                         "(those values left out)")
-        if odd:
-            parts.append(f"{odd:,} with implausible usage (left out of efficiency and right-sizing)")
-        if parts:
-            notes.append("; ".join(parts))
-    if src.deleted_runs:
-        n = src.deleted_runs
-        notes.append(f"{n:,} run{'s' * (n != 1)} marked deleted on the Platform left out")
-    if not notes:
-        return []
-    return ["Data quality: " + "; ".join(notes) + " (see `seqera-analytics report quality`)."]
-
-
-def _ms(iso: str | None) -> int | None:
-    if not iso:
-        return None
-    try:
-        return int(pd.Timestamp(iso).as_unit("ms").value)
-    except (ValueError, TypeError):
-        return None
-
-
-def _known_span(state: Any, wids: list[int] | None) -> tuple[int | None, int | None]:
-    """When the cache's history of the workspaces read starts and ends (see :class:`Sources`)."""
-    spaces = list(state.workspaces.values()) if wids is None else [
-        ws for w in wids if (ws := state.workspace(w)) is not None]
-    since = [m for ws in spaces if (m := _ms(ws.covered_since)) is not None]
-    synced = [m for ws in spaces if (m := _ms(ws.synced_at)) is not None]
-    return (max(since) if since else None, min(synced) if synced else None)
-
-
-def _coverage(src: Sources, req: Request) -> list[int | None]:
-    """The span the report's figures cover: its window, cut by the present and by what the
-    cache's sync history holds. A period reaching outside it is partial."""
-    lo, hi = req.window
-    known_lo, known_hi = src.known
-    now = int(time.time() * 1000)
-    upper = [m for m in (hi, known_hi, now) if m is not None]
-    lower = [m for m in (lo, known_lo) if m is not None]
-    return [max(lower) if lower else None, min(upper)]
-
-
-def _with_notes(table: pa.Table, notes: list[str], coverage: list[int | None]) -> pa.Table:
-    meta = dict(table.schema.metadata or {})
-    meta[COVERAGE_KEY] = json.dumps(coverage).encode()
-    if notes:
-        meta[NOTES_KEY] = json.dumps(notes).encode()
-    return table.replace_schema_metadata(meta)
 
 
 def _state_files(cache: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from ..frames import QUALITY_CLASSES
+from ..frames import QUALITY_CLASSES, TERMINAL_RUN_STATUSES
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import run_rows
@@ -29,8 +29,9 @@ QUALITY = ReportSpec(
     "data_quality",
     (
         id_col("table", "string", "runs or tasks"),
-        id_col("class", "string", "finding class (frames._quality), or 'deleted' for runs the "
-               "Platform marks deleted"),
+        id_col("class", "string", "finding class (frames._quality); also 'deleted' (runs the "
+               "Platform marks deleted) and 'missing_tasks' (finished runs holding fewer task "
+               "rows than their counts)"),
         id_col("column", "string", "the column the finding is about"),
         metric("records", "Int64", "count", "rows with this finding"),
         metric("runs", "Int64", "count", "distinct runs with such a row"),
@@ -42,8 +43,18 @@ QUALITY = ReportSpec(
     "Data-quality findings by class and column.",
 )
 
-_ACTIONS = {name: action for name, (_, action) in QUALITY_CLASSES.items()}
-_MEANINGS = {name: meaning for name, (meaning, _) in QUALITY_CLASSES.items()}
+#: Classes this report derives (not written into rows): class -> (meaning, action).
+_DERIVED = {
+    "deleted": ("run marked deleted on the Platform", "left out of every report"),
+    "missing_tasks": (
+        ("a finished run holding fewer task rows than its counts (succeeded + failed + cached "
+        "in /progress)"),
+        ("fetched again by the next sync (left as served after 3 tries); its figures cover the "
+        "rows held"),
+    ),
+}
+_ACTIONS = {name: action for name, (_, action) in {**QUALITY_CLASSES, **_DERIVED}.items()}
+_MEANINGS = {name: meaning for name, (meaning, _) in {**QUALITY_CLASSES, **_DERIVED}.items()}
 
 
 def _findings(t: ir.Table, table: str) -> ir.Table:
@@ -53,6 +64,19 @@ def _findings(t: ir.Table, table: str) -> ir.Table:
     checked = t.count()
     return g.select(table=ibis.literal(table), cls=g.cls, column=g.column, records=g.records,
                     runs=g.runs, records_checked=checked.as_scalar())
+
+
+def _missing_tasks(r: ir.Table, t: ir.Table) -> ir.Table:
+    """Finished runs holding fewer task rows than their counters say (the sync's rule)."""
+    held = t.group_by("run_id").aggregate(held=t.count())
+    expected = r.tasks_succeeded + r.tasks_failed + r.tasks_cached  # null when not known
+    j = r.select("run_id", expected=expected, final=r.status.isin(sorted(TERMINAL_RUN_STATUSES)))
+    j = j.left_join(held, "run_id")
+    short = j.final.fill_null(False) & (j.expected > j.held.fill_null(0))
+    g = j.aggregate(records=j.count(where=short), records_checked=j.count())
+    return g.filter(g.records > 0).select(
+        table=ibis.literal("runs"), cls=ibis.literal("missing_tasks"), column=ibis.literal("tasks"),
+        records=g.records, runs=g.records, records_checked=g.records_checked)
 
 
 @document(QUALITY, periodic=False)
@@ -106,7 +130,8 @@ def data_quality(
     req = Request(
         task_columns=["run_id"],
         run_columns=["run_id"],
-        run_optional=["submit", "start", "complete", "quality"],
+        run_optional=["submit", "start", "complete", "quality", "status", "tasks_succeeded",
+                      "tasks_failed", "tasks_cached"],
         runs_required="counting run findings",
         window=(lo, hi),
     )
@@ -116,7 +141,7 @@ def data_quality(
         assert src.runs is not None and src.tasks is not None
         r = run_rows(src, keys=(), period=None, lo=lo, hi=hi) if windowed else src.runs
         t = src.tasks_of(r, windowed=windowed).semi_join(r.select("run_id"), "run_id")
-        parts = [_findings(r, "runs"), _findings(t, "tasks")]
+        parts = [_findings(r, "runs"), _findings(t, "tasks"), _missing_tasks(r, t)]
         if src.deleted_runs:
             n = ibis.literal(src.deleted_runs, type="int64")
             one = r.aggregate(records_checked=r.count() + n)
@@ -128,6 +153,6 @@ def data_quality(
     table = run_query(build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend))
     table = table.rename_columns(["class" if c == "cls" else c for c in table.column_names])
     out = finish(table, QUALITY, sort=["table", "class", "column"])
-    out["action"] = out["class"].map(lambda c: _ACTIONS.get(c, "left out of every report")).astype("string")
-    out["meaning"] = out["class"].map(lambda c: _MEANINGS.get(c, "run marked deleted on the Platform")).astype("string")
+    out["action"] = out["class"].map(_ACTIONS).astype("string")
+    out["meaning"] = out["class"].map(_MEANINGS).astype("string")
     return out

@@ -37,13 +37,13 @@ __all__ = [
     "normalize_by",
     "normalize_period",
     "period_start",
-    "task_statuses",
     "run_instant",
     "run_key",
     "run_key_columns",
     "task_instant",
     "task_key",
     "task_key_columns",
+    "task_statuses",
 ]
 
 DAY_MS = 86_400_000

@@ -24,7 +24,14 @@ import pyarrow.parquet as pq
 
 from ..frames import SCHEMA_VERSION, check_tasks_against_runs
 from ..frames._quality import check_runs, check_tasks
-from ._layout import PARTITIONED, TABLE_SPECS, file_partition, month_of, new_file_name, partition_dir
+from ._layout import (
+    PARTITIONED,
+    TABLE_SPECS,
+    file_partition,
+    month_of,
+    new_file_name,
+    partition_dir,
+)
 from ._state import State, fsync_dir, write_state
 
 __all__ = ["upgrade"]

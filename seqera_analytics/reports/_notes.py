@@ -1,0 +1,129 @@
+"""What a report says about what it read: the records it left out, and the span it covers.
+
+* :func:`deleted_runs`: runs the Platform marks deleted (left out of every report).
+* :func:`left_out`: the one line every report carries (``attrs["notes"]``) on the records
+  whose values were found impossible (nulled, so no sum holds them), implausible (left out of
+  efficiency and right-sizing), zone-less (read as UTC), and the deleted runs it left out;
+  the classes are those of :mod:`seqera_analytics.frames._quality`.
+* :func:`coverage`: the span the figures cover (the window, cut by the present and by the
+  cache's sync history), from which :func:`._frame.finish` marks partial periods.
+
+Both travel from the engine's result to the frame as Arrow schema metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import ibis.expr.types as ir
+import pandas as pd
+import pyarrow as pa
+
+from ._rules import in_window, run_instant, task_instant
+from ._spec import COVERAGE_KEY, NOTES_KEY
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._inputs import Request, Sources
+
+__all__ = ["coverage", "deleted_runs", "known_span", "left_out", "with_notes"]
+
+Window = tuple[int | None, int | None]
+
+
+def _count(engine: Engine, table: ir.Table) -> int:
+    return int(engine.execute(table.count().name("n").as_table()).column("n")[0].as_py() or 0)
+
+
+def deleted_runs(engine: Engine, runs: ir.Table, window: Window) -> ir.Table | None:
+    """The ids of runs marked deleted that the window can hold, or ``None`` when no run is
+    marked at all (one small query over the runs, so that a cache without deleted runs pays
+    no run filter on its tasks)."""
+    gone = runs.filter(runs.deleted.fill_null(False))
+    if _count(engine, gone) == 0:
+        return None
+    win = in_window(run_instant(gone), *window)
+    return (gone if win is None else gone.filter(win)).select("run_id")
+
+
+def left_out(src: Sources, req: Request) -> list[str]:
+    """The report's note on what it left out (an empty list when nothing was)."""
+    notes = []
+    t = src.tasks
+    if t is not None and "quality" in t.columns:
+        lo, hi = req.window
+        if lo is not None or hi is not None:
+            t = src.tasks_in(lo, hi)
+            if all(c in t.columns for c in ("complete", "start", "submit")):
+                win = in_window(task_instant(t), lo, hi)
+                t = t.filter(win) if win is not None else t
+
+        def has(pred: Callable[[ir.StringValue], ir.BooleanValue]) -> ir.BooleanValue:
+            return t.quality.filter(pred).length().fill_null(0) > 0
+
+        # a value nulled: every class but those kept (frames._quality.QUALITY_CLASSES)
+        nulled = has(lambda q: ~q.startswith("implausible_") & ~q.startswith("zoneless_")
+                     & (q != "impossible_time:last_updated"))
+        got = src.engine.execute(t.aggregate(
+            nulled=t.count(where=nulled),
+            implausible=t.count(where=has(lambda q: q.startswith("implausible_"))),
+            zoneless=t.count(where=has(lambda q: q.startswith("zoneless_")))))
+        n_null, n_odd, n_zone = (int(got.column(n)[0].as_py() or 0)
+                                 for n in ("nulled", "implausible", "zoneless"))
+        parts = []
+        if n_null:
+            parts.append(f"{n_null:,} task record{'s' * (n_null != 1)} with impossible values "
+                         "(those values left out)")
+        if n_odd:
+            parts.append(f"{n_odd:,} with implausible usage (left out of efficiency and right-sizing)")
+        if n_zone:
+            parts.append(f"{n_zone:,} with times without a zone (read as UTC)")
+        if parts:
+            notes.append("; ".join(parts))
+    if src.deleted_runs:
+        n = src.deleted_runs
+        notes.append(f"{n:,} run{'s' * (n != 1)} marked deleted on the Platform left out")
+    if not notes:
+        return []
+    return ["Data quality: " + "; ".join(notes) + " (see `seqera-analytics report quality`)."]
+
+
+def _ms(iso: str | None) -> int | None:
+    if not iso:
+        return None
+    try:
+        return int(pd.Timestamp(iso).value // 1_000_000)  # .value is ns whatever the unit
+    except (ValueError, TypeError):
+        return None
+
+
+def known_span(state: Any, wids: list[int] | None) -> Window:
+    """``(covered since, last synced)`` [int ms] of the cache's history over the workspaces
+    read (``None``: open): a period outside it is not wholly in the cache."""
+    spaces = list(state.workspaces.values()) if wids is None else [
+        ws for w in wids if (ws := state.workspace(w)) is not None]
+    since = [m for ws in spaces if (m := _ms(ws.covered_since)) is not None]
+    synced = [m for ws in spaces if (m := _ms(ws.synced_at)) is not None]
+    return (max(since) if since else None, min(synced) if synced else None)
+
+
+def coverage(src: Sources, req: Request) -> list[int | None]:
+    """The span the report's figures cover [int ms]: its window, cut by the present and by
+    what the cache's sync history holds. A period reaching outside it is partial."""
+    lo, hi = req.window
+    known_lo, known_hi = src.known
+    upper = [m for m in (hi, known_hi, int(time.time() * 1000)) if m is not None]
+    lower = [m for m in (lo, known_lo) if m is not None]
+    return [max(lower) if lower else None, min(upper)]
+
+
+def with_notes(table: pa.Table, notes: list[str], span: list[int | None]) -> pa.Table:
+    """``table`` carrying its notes and coverage as schema metadata (read by ``finish``)."""
+    meta = dict(table.schema.metadata or {})
+    meta[COVERAGE_KEY] = json.dumps(span).encode()
+    if notes:
+        meta[NOTES_KEY] = json.dumps(notes).encode()
+    return table.replace_schema_metadata(meta)
