@@ -712,7 +712,8 @@ class Explorer:
             self._say(f"The {self.report} report is empty for these filters "
                       f"({len(runs):,} runs).")
         else:
-            self._say(None)
+            # what the report left out (data-quality findings, deleted runs), as the CLI says
+            self._say(" ".join(df.attrs.get("notes", [])) or None)
         self._show(df, self._figure(df))
         self._set_runs(runs)
         self.w_header.value = self.w_header.value.split(" · showing")[0] + (

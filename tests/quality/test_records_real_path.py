@@ -147,3 +147,11 @@ def test_implausible_usage_is_left_out_of_right_sizing(cache):
     assert row.tasks == len(measured) - 1  # the flagged task is not among the measured ones
     clean = rep[(rep.process == process) & (rep.run_id == BASE_RUN)].iloc[0]
     assert row.cpu_usage_max <= clean.cpu_usage_max
+
+
+def test_the_explorer_says_what_the_report_left_out(cache):
+    from seqera_analytics.widgets import Explorer
+
+    ex = Explorer(cache, since="2025-01-01")
+    assert ex.message and "Data quality:" in ex.message and "1 run marked deleted" in ex.message
+    assert "Data quality:" in ex.w_message.value

@@ -91,3 +91,22 @@ def test_a_cache_path_with_glob_characters_on_spark(spark, cache, tmp_path):
     for name in ("g[12]", "g{1,2}"):
         got = R.cost_report(cache=tmp_path / name, period=None, by=(), backend=spark)
         pd.testing.assert_frame_equal(got, truth, check_exact=False, rtol=1e-9)
+
+
+def test_data_quality_and_the_notes_on_spark(spark, tmp_path):
+    from quality.hostile import write_runs_dir
+
+    from seqera_analytics import connect, sync
+    from seqera_analytics.emulator import Emulator
+
+    runs = write_runs_dir(tmp_path / "runs")
+    with Emulator(runs_dir=runs, rate_limit=None) as emu, connect(token=emu.token, endpoint=emu.url) as c:
+        sync("seqeralabs/benchmarks", cache=tmp_path / "c", client=c, show_progress=False)
+    for fn, kw in ((R.data_quality, {}), (R.cost_report, {"by": "run_id", "since": "2025-09"}),
+                   (R.efficiency_report, {"by": "process"})):
+        on_duckdb = fn(cache=tmp_path / "c", **kw)
+        on_spark = fn(cache=tmp_path / "c", backend=spark, **kw)
+        assert len(on_spark) > 0
+        pd.testing.assert_frame_equal(on_spark, on_duckdb, check_exact=False, rtol=1e-9)
+        assert on_spark.attrs["notes"] == on_duckdb.attrs["notes"]
+        assert fn is R.data_quality or "Data quality:" in on_spark.attrs["notes"][0]
