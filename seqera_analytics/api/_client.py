@@ -36,7 +36,7 @@ from .._exceptions import (
 )
 from ._config import PAGE_SIZE, ClientConfig
 from ._errors import RETRYABLE, from_status, from_transport, invalid_body, not_the_api, wrong_shape
-from ._paging import MAX_PAGES, Expected, collect_pages
+from ._paging import MAX_PAGES, Expected, collect_pages, no_progress
 from ._ratelimit import Pacer, jitter, pacer_for
 
 __all__ = ["AsyncSeqeraClient", "RequestStats", "Workspace"]
@@ -482,7 +482,7 @@ class AsyncSeqeraClient:
             if new == 0:
                 # A full page with nothing new: the server ignores offset (a proxy, a fake). Paging
                 # on would never end.
-                raise _no_progress("/workflow", offset)
+                raise no_progress("/workflow", offset)
             prev_last = _run_id(items[-1])
             offset += len(items) - 1
         if pages > 1:
@@ -512,7 +512,7 @@ class AsyncSeqeraClient:
             if reached_known or len(items) < PAGE_SIZE:
                 return newer
             if new == 0:
-                raise _no_progress("/workflow", offset)
+                raise no_progress("/workflow", offset)
             offset += len(items) - 1
 
     def _check_page_budget(self, pages: int, path: str) -> None:
@@ -600,13 +600,6 @@ class AsyncSeqeraClient:
             return await self._tasks_page(run_id, workspace_id, offset, record_type, search)
 
         return await collect_pages(page, path=path, key=_task_key, expected=None if search else expected)
-
-
-def _no_progress(path: str, offset: int) -> InvalidResponseError:
-    return InvalidResponseError(
-        f"GET {path} returned a full page at offset {offset} with nothing new: the server ignores "
-        "`offset`, so paging would never end. Check TOWER_API_ENDPOINT (a proxy or a non-API URL?).",
-        method="GET", path=path)
 
 
 def _segment(value: Any) -> str:

@@ -32,7 +32,7 @@ from typing import Any, Union
 from .._exceptions import InvalidResponseError
 from ._config import PAGE_SIZE
 
-__all__ = ["MAX_PAGES", "collect_pages", "task_rows_at_least", "task_rows_hint"]
+__all__ = ["MAX_PAGES", "collect_pages", "no_progress", "task_rows_at_least", "task_rows_hint"]
 
 #: Safety net against endless paging: 100,000 pages is 10 million rows of one listing.
 MAX_PAGES = 100_000
@@ -137,7 +137,8 @@ async def _resolve(expected: Expected) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _no_progress(path: str, offset: int) -> InvalidResponseError:
+def no_progress(path: str, offset: int) -> InvalidResponseError:
+    """A page that brought nothing new: the server ignores ``offset`` (runs and tasks)."""
     return InvalidResponseError(
         f"GET {path} returned a page at offset {offset} with nothing new: the server ignores "
         "`offset`, so paging would never end. Check TOWER_API_ENDPOINT (a proxy or a non-API URL?).",
@@ -223,7 +224,7 @@ async def collect_pages(fetch_page: Callable[[int], Awaitable[Page]], *, path: s
             if pages > MAX_PAGES:
                 raise _too_many_pages(path)
             if add(got) == 0 and got:
-                raise _no_progress(path, o)
+                raise no_progress(path, o)
             items, offset = got, max(offset, o + len(got))
             total = t if t is not None else total
             size = max(size, len(got))
