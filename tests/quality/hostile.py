@@ -1,7 +1,8 @@
 """A run whose records carry what real Platforms send (public trackers of Nextflow, nf-tower
 and tower-cli): unset times as epoch 0, a complete before its start, a negative cost, an
 impossible pcpu, a number beyond int64, a zone-less time, an unparseable time, a sentinel exit
-code on a task that never ran, a time in the future, a negative realtime.
+code on a task that never ran, a time in the future, a negative realtime, an impossible
+peak_rss and realtime, a task submitted before its run.
 
 Built from a bundled real run (``wELtvsveirfd9``), each change on its own task, so that the
 clean tasks' figures can be computed from the raw JSON of the original run.
@@ -32,7 +33,13 @@ CHANGES: dict[int, tuple[dict[str, Any], str | None]] = {
          "exit": 2147483647, "realtime": None, "cost": None}, "sentinel_exit:exit_status"),
     8: ({"lastUpdated": "2031-01-01T00:00:00Z"}, "impossible_time:last_updated"),
     9: ({"realtime": -1000}, "negative_span:realtime"),
+    # (tests/fixtures/cache-v1 was made by the previous release with changes 0-9 only)
+    10: ({"peakRss": 10 * 2**40}, "implausible_peak_rss:peak_rss"),  # 10 TiB on a 384 GiB machine
+    11: ({"realtime": 30 * 86_400_000}, "implausible_realtime:realtime"),  # 30 days in a 10-hour run
+    12: ({"submit": "2025-09-26T12:00:00Z"}, "before_run:submit"),  # 2 h before its run
 }
+#: The changes the previous-release fixture holds.
+V1_CHANGES = range(10)
 
 
 def base_bundle() -> dict[str, Any]:

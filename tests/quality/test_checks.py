@@ -19,7 +19,7 @@ from seqera_analytics import reports as R
 from seqera_analytics.bundles import bundled_runs_dir
 from seqera_analytics.cli import main
 
-from .hostile import CHANGES, RUN_ID, hostile_bundle
+from .hostile import CHANGES, RUN_ID, V1_CHANGES, hostile_bundle
 
 V1_CACHE = Path(__file__).parent.parent / "fixtures" / "cache-v1"
 
@@ -148,7 +148,7 @@ def test_a_cache_of_the_previous_release_upgrades_in_place_without_a_request(tmp
     # as UTC (text, beyond int64, zone-less) cannot be, and is not claimed
     found = {code for q in flagged.quality for code in q}
     lost_before = {"out_of_range:rchar", "zoneless_time:submit", "unreadable:start"}
-    assert found == {c for _, c in CHANGES.values()} - lost_before
+    assert found == {CHANGES[i][1] for i in V1_CHANGES} - lost_before
     # the old file's negative cost is no longer summed
     hostile = old_tasks[old_tasks.run_id == RUN_ID]
     rep = R.cost_report(cache=cache, by="run_id", period=None).set_index("run_id")
