@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from . import __version__
 from ._exceptions import SeqeraError
@@ -158,6 +159,7 @@ def _window(args: argparse.Namespace) -> tuple[object, object]:
 #: Columns printed for a report in the terminal (all of them go to --output); efficiency has
 #: ~40, too many to read in a terminal.
 _SHOWN = {
+    "quality": ("table", "class", "column", "records", "runs", "action"),
     "efficiency": ("process", "pipeline", "user", "workspace", "machine_type", "tasks", "runs", "cost",
                    "wasted_cost", "wasted_share", "cpu_usage_median", "memory_usage_median",
                    "time_usage_median", "cpus_requested", "suggested_cpus", "memory_requested_gib",
@@ -192,9 +194,15 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
     # Padded by terminal cells, not len(): names in CJK, emoji or with accents stay aligned.
     print(text_table(shown))
     if partial:
-        print("* partial period: the window, the present or the cache's sync history covers only "
-              "part of it")
-    if kind in _SHOWN and not all_columns:
+        lo, hi = (df.attrs.get("coverage") or [None, None])[:2]
+        span = f"from {lo or 'the first record'} to {hi or 'now'}"
+        print(f"* partial period: the figures cover {span} (the window, the cache's sync history "
+              "and the present); a starred period reaches outside that")
+    if kind == "quality":
+        checked = df.groupby("table")["records_checked"].max()
+        print("checked " + ", ".join(f"{int(n):,} {t}" for t, n in checked.items())
+              + "; --all-columns adds what each class means")
+    elif kind in _SHOWN and not all_columns:
         print(f"({len(df.columns)} columns in all: --all-columns shows them, --output writes them)")
 
 
@@ -230,6 +238,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
         print(sync(args.workspace, cache=args.cache, show_progress=True, **_client_options(args)))
     cache = Cache(args.cache)
+    if not cache.is_cache():
+        raise _CacheEmpty(
+            f"{cache.path} is not a seqera-analytics cache (no state.json). Sync into it first "
+            f"(`seqera-analytics sync --workspace ORG/WS --cache {cache.path}`), or try the "
+            "bundled runs with `seqera-analytics demo --cache DIR`.")
     if not cache.state().files.get("runs"):
         raise _CacheEmpty(
             f"The cache at {cache.path} holds no runs. Run `seqera-analytics sync --workspace ORG/WS` "
@@ -285,20 +298,31 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     p.add_argument("--output-dir", "-o", default="seqera-analytics-demo", metavar="DIR",
                    help="where to write the reports (default: ./seqera-analytics-demo)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--cache", metavar="DIR",
+                   help="keep the demo's cache here (default: a temporary one) to try `report` on it")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(args.output_dir, show_progress=not args.no_progress)
+    run_demo(args.output_dir, show_progress=not args.no_progress, cache=args.cache)
+    if args.cache:
+        print(f"The demo's cache is in {args.cache}: try `seqera-analytics report cost --cache {args.cache}`.")
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (argparse prints the whole usage first), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from .emulator.cli import add_parser as add_emulator
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="seqera-analytics",
         description="Seqera Platform runs, tasks and metrics as DataFrames, a Parquet cache, and reports.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -16,6 +16,7 @@ Nothing here touches the network beyond 127.0.0.1.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -29,11 +30,11 @@ from typing import Any
 import pandas as pd
 
 from . import reports
+from ._sync import SyncSummary, sync
 from ._text import text_table
 from .api import SeqeraClient
 from .fetch import connect
 from .store import Cache
-from ._sync import SyncSummary, sync
 
 __all__ = ["DemoResult", "NotebookBackend", "build_demo_cache", "notebook_backend", "run_demo"]
 
@@ -158,7 +159,7 @@ def _table(df: pd.DataFrame, columns: list[str]) -> str:
 
 
 def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress: bool = True,
-             echo: Callable[[str], None] = print) -> DemoResult:
+             echo: Callable[[str], None] = print, cache: str | Path | None = None) -> DemoResult:
     """``seqera-analytics demo``: the whole pipeline on the bundled real runs, no token.
 
     Writes into ``output_dir``: ``cost_by_month.{parquet,csv}`` (monthly cost by pipeline),
@@ -166,6 +167,8 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
     ``efficiency.*`` and ``right_sizing.config`` (a Nextflow config snippet). Parquet files
     are tidy long (id columns, ``metric``, ``value``, ``unit``); CSVs are wide (one row per
     period and group, for spreadsheets) with a ``.schema.json`` describing their columns.
+
+    ``cache``: a directory to keep the demo's cache in (default: a temporary one, removed).
 
     Returns
     -------
@@ -177,7 +180,9 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
     result = DemoResult(out)
     emu = _demo_emulator()
     echo(f"Emulator serving the bundled real runs at {emu.url} (no token needed, nothing leaves this machine)")
-    with tempfile.TemporaryDirectory(prefix="seqera-analytics-demo-cache-") as tmp:
+    with contextlib.ExitStack() as stack:
+        tmp = str(Path(cache).expanduser()) if cache is not None else stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="seqera-analytics-demo-cache-"))
         with connect(token=emu.token, endpoint=emu.url) as client:
             for ws in _demo_workspaces(emu):
                 s = sync(ws, cache=tmp, client=client, show_progress=show_progress)

@@ -186,7 +186,9 @@ def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
     raise TypeError(f"no conversion to {type_}")  # pragma: no cover - schema uses the above only
 
 
-_ZONED = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)  # RE2-compatible
+# A zone after a time of day ("2025-09-26" alone ends in "-26", which is no offset);
+# RE2-compatible, for Arrow's regex kernel.
+_ZONED = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$", re.IGNORECASE)
 
 

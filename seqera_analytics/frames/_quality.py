@@ -31,9 +31,12 @@ class                    found when                                             
                          task that never started                                      null
 ``implausible_pcpu``     ``pcpu`` above 110 % x the vCPUs of the task's machine (AWS
                          names: ``large`` = 2, ``xlarge`` = 4, ``Nxlarge`` = 4N), or
-                         where the machine is unknown above 800 % x requested cpus    kept
+                         where the machine is unknown above 800 % x requested cpus
+                         (1 cpu when none is requested, Nextflow's default)           kept
 ``implausible_peak_rss`` ``peak_rss`` above 110 % of the machine's memory (AWS family
-                         letter x vCPUs), or where unknown above 8 x requested memory kept
+                         letter x vCPUs, c5n apart; hpc families unknown), or where
+                         unknown above 8 x requested memory, or above 24 TiB (the
+                         largest machine) with neither known                          kept
 ``implausible_realtime`` ``realtime`` more than a minute longer than its run's wall
                          time (CACHED tasks exempt)                                   kept
 =======================  ===========================================================  =========
@@ -103,6 +106,12 @@ SENTINEL_EXIT = 2_147_483_647
 #: (c 2, m 4, r 8, x up to 32 for x2iedn; i/d/z 8; t 4; g/p GPU families up to 16.)
 _AWS_GIB_PER_VCPU = {"a": 2, "c": 2, "m": 4, "t": 4, "r": 8, "i": 8, "d": 8, "z": 8, "h": 4,
                      "g": 16, "p": 16, "x": 32}
+#: Families whose memory breaks their letter's rule (c5n: 5.25 GiB per vCPU).
+_AWS_FAMILY_GIB_PER_VCPU = {"c5n": 6}
+#: Families whose sizes do not follow "Nxlarge = 4N vCPUs" (hpc6id.32xlarge has 64): unknown.
+_AWS_IRREGULAR = ("hpc",)
+#: No machine has more memory than this (AWS u-24tb1): the bound when nothing else is known.
+MAX_MACHINE_MEMORY = 24 * 2**40
 _AWS_NAME = re.compile(r"^([a-z]+)(\d+)([a-z-]*)\.(\d*)(x?large|medium|small|micro|nano)$")
 #: Upper bounds: Graviton ``medium`` has 1 vCPU, burstable ``t3.nano`` already 2.
 _SMALL_VCPUS = {"large": 2, "medium": 2, "small": 2, "micro": 2, "nano": 2}
@@ -135,14 +144,16 @@ def machine_capacity(machine_type: str | None) -> tuple[int | None, int | None]:
     m = _AWS_NAME.match(machine_type.strip().lower())
     if m is None:
         return None, None
-    family, _, _, mult, size = m.groups()
+    family, gen, suffix, mult, size = m.groups()
+    if family.startswith(_AWS_IRREGULAR):
+        return None, None
     if size == "xlarge":
         vcpus = 4 * int(mult) if mult else 4
     elif mult:
         return None, None  # "2large" is no size
     else:
         vcpus = _SMALL_VCPUS[size]
-    gib = _AWS_GIB_PER_VCPU.get(family[0])
+    gib = _AWS_FAMILY_GIB_PER_VCPU.get(f"{family}{gen}{suffix}", _AWS_GIB_PER_VCPU.get(family[0]))
     return vcpus, (None if gib is None else vcpus * gib * 2**30)
 
 
@@ -258,7 +269,9 @@ def check_tasks(tasks: pa.Table, marks: Marks | None = None, *, now_ms: int | No
     _values(f, _TASK_NONNEGATIVE, _TASK_SPANS)
     _reversed(f, dict(f.null))
     exit_status = f.ints("exit_status")
-    never_started = f.mask(pc.is_null(tasks.column("start"))) & ~f.null.get("start", np.zeros(f.n, bool))
+    # no start, or one found impossible: nothing says the task ever ran (the same answer
+    # whether the start arrives as epoch 0 or, from an older cache, already null)
+    never_started = f.mask(pc.is_null(tasks.column("start"))) | f.null.get("start", np.zeros(f.n, bool))
     f.add("sentinel_exit", "exit_status", f.mask(pc.equal(exit_status, SENTINEL_EXIT)) & never_started,
           nullify=True)
     _implausible_usage(f)
@@ -275,14 +288,17 @@ def _implausible_usage(f: _Findings) -> None:
     pos = np.asarray(pc.fill_null(pos, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     vcpus = np.array([np.nan if c[0] is None else c[0] for c in caps] or [np.nan], dtype=float)[pos]
     mem = np.array([np.nan if c[1] is None else c[1] for c in caps] or [np.nan], dtype=float)[pos]
-    cpus = _floats(t.column("cpus"))
+    # Nextflow's default request is 1 cpu; with no memory request and no known machine, the
+    # largest machine there is bounds any reading
+    cpus = np.nan_to_num(_floats(t.column("cpus")), nan=1.0)
     req_mem = _floats(t.column("memory"))
     pcpu = _floats(t.column("pcpu"))
     peak = _floats(t.column("peak_rss"))
     nulled = f.null
     with np.errstate(invalid="ignore"):
         cpu_cap = np.where(np.isfinite(vcpus), vcpus * 100 * CAPACITY_SLACK, cpus * 100 * REQUEST_MULTIPLE)
-        mem_cap = np.where(np.isfinite(mem), mem * CAPACITY_SLACK, req_mem * REQUEST_MULTIPLE)
+        mem_cap = np.where(np.isfinite(mem), mem * CAPACITY_SLACK,
+                           np.where(np.isfinite(req_mem), req_mem * REQUEST_MULTIPLE, MAX_MACHINE_MEMORY))
         bad_cpu = (pcpu > cpu_cap) & ~nulled.get("pcpu", np.zeros(f.n, bool))
         bad_mem = (peak > mem_cap) & ~nulled.get("peak_rss", np.zeros(f.n, bool))
     f.add("implausible_pcpu", "pcpu", bad_cpu, nullify=False)

@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
-from ._relations import flag, money, ms_span, ratio, task_rows
+from ._relations import flag, implausible, money, ms_span, ratio, task_rows
 from ._rightsizing import (
     GIB,
     MS_PER_HOUR,
@@ -103,8 +103,7 @@ def _usage(src: Sources, keys: Sequence[str], lo: int | None, hi: int | None) ->
     beyond the run) are left out whole, so that no suggestion follows such a reading."""
     assert src.tasks is not None
     t = src.tasks_in(lo, hi)
-    implausible = t.quality.filter(lambda q: q.startswith("implausible_")).length().fill_null(0) > 0
-    done = t.filter(flag(t.status == "COMPLETED") & ~implausible)
+    done = t.filter(flag(t.status == "COMPLETED") & ~implausible(t))
     t = task_rows(src, keys=keys, period=None, lo=lo, hi=hi, tasks=done)
     pcpu, real = t.pcpu.cast("float64"), t.realtime.cast("float64")
     return t.mutate(

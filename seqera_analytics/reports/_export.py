@@ -216,6 +216,9 @@ def _meta(original: pd.DataFrame, written: pd.DataFrame, layout: str) -> dict[st
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "by": list(original.attrs.get("by") or []),
         "period": original.attrs.get("period"),
+        # what the figures cover and what the report left out travel with the file
+        "coverage": original.attrs.get("coverage"),
+        "notes": list(original.attrs.get("notes") or []),
         "columns": columns,
     }
     if layout == "long":

@@ -102,6 +102,10 @@ def period_label(starts: pd.Series, period: str | None) -> pd.Series:
     )
 
 
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 _PERIOD_STEP = {
     "day": pd.DateOffset(days=1),
     "week": pd.DateOffset(weeks=1),
@@ -142,7 +146,8 @@ def finish(
     set), then the ``by`` keys, then the spec's columns with their documented dtypes (a
     column the table lacks is all null), then ``partial`` (from the table's coverage metadata,
     with the period columns). Rows are sorted by ``sort`` (default: period, then
-    keys; nulls last); ``attrs`` say which report it is (the export reads them).
+    keys; nulls last); ``attrs`` say which report it is, its notes (what it left out) and
+    its coverage (``[since, until)`` as ISO-8601 UTC, None: open), for the export and the CLI.
     """
     n = table.num_rows
     out = pd.DataFrame(index=pd.RangeIndex(n))
@@ -167,5 +172,7 @@ def finish(
         out = out.sort_values(order, ascending=asc, kind="stable", na_position="last")
         out = out.reset_index(drop=True)
     notes = json.loads(meta[NOTES_KEY]) if NOTES_KEY in meta else []
-    out.attrs = {"report": spec.name, "by": list(by), "period": period, "notes": notes}
+    span = json.loads(meta[COVERAGE_KEY]) if COVERAGE_KEY in meta else [None, None]
+    out.attrs = {"report": spec.name, "by": list(by), "period": period, "notes": notes,
+                 "coverage": [None if m is None else _iso(m) for m in span]}
     return out

@@ -21,13 +21,14 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .._exceptions import CacheError, ReportError
 from ..frames.schema import RUN_STATUSES
 from ..store import Cache
 from ._convert import to_arrow
 from ._engine import CANONICAL, Engine, engine_for
-from ._notes import coverage, deleted_runs, known_span, left_out, with_notes
+from ._notes import coverage, deleted_runs, history_note, known_span, left_out, with_notes
 
 __all__ = ["Inputs", "Request", "Scope", "Sources", "run_query"]
 
@@ -347,12 +348,12 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
             if filter_cols:
                 _require(runs, [], "runs", "filtering by pipeline, user, run status or workspace")
             marked = runs is not None and "deleted" in runs.columns and bool(
-                runs["deleted"].astype("boolean").fillna(False).any())
+                pc.any(to_arrow(runs, ["deleted"], "runs").column("deleted")).as_py())
             if runs is not None and (use_runs or marked):
                 _require(runs, run_cols, "runs", "this report")
                 scope.check_frame(runs)
                 extra = ["deleted", *(_TIMES if marked else ())]
-                optional = [c for c in [*req.run_optional, *extra] if c not in run_cols]
+                optional = list(dict.fromkeys(c for c in [*req.run_optional, *extra] if c not in run_cols))
                 present = [c for c in optional if c in runs.columns]
                 r = runs.drop_duplicates("run_id", keep="last")
                 table = to_arrow(r, [*run_cols, *present], "runs")
@@ -431,7 +432,8 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
             with engine.lock:
                 src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache)
                 table = engine.execute(build(src))
-                return with_notes(table, left_out(src, req), coverage(src, req))
+                return with_notes(table, [*left_out(src, req), *history_note(src, req)],
+                                  coverage(src, req))
         except (ReportError, CacheError):
             raise
         except Exception as exc:

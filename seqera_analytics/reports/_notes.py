@@ -22,6 +22,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
+from ._relations import task_rows
 from ._rules import in_window, run_instant, task_instant
 from ._spec import COVERAGE_KEY, NOTES_KEY
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from ._engine import Engine
     from ._inputs import Request, Sources
 
-__all__ = ["coverage", "deleted_runs", "known_span", "left_out", "with_notes"]
+__all__ = ["attributed_tasks", "coverage", "deleted_runs", "history_note", "known_span", "left_out",
+           "with_notes"]
 
 Window = tuple[int | None, int | None]
 
@@ -54,12 +56,7 @@ def left_out(src: Sources, req: Request) -> list[str]:
     notes = []
     t = src.tasks
     if t is not None and "quality" in t.columns:
-        lo, hi = req.window
-        if lo is not None or hi is not None:
-            t = src.tasks_in(lo, hi)
-            if all(c in t.columns for c in ("complete", "start", "submit")):
-                win = in_window(task_instant(t), lo, hi)
-                t = t.filter(win) if win is not None else t
+        t = attributed_tasks(src, *req.window)
 
         def has(pred: Callable[[ir.StringValue], ir.BooleanValue]) -> ir.BooleanValue:
             return t.quality.filter(pred).length().fill_null(0) > 0
@@ -89,6 +86,36 @@ def left_out(src: Sources, req: Request) -> list[str]:
     if not notes:
         return []
     return ["Data quality: " + "; ".join(notes) + " (see `seqera-analytics report quality`)."]
+
+
+def attributed_tasks(src: Sources, lo: int | None, hi: int | None) -> ir.Table:
+    """The tasks the window holds by the attribution rule (``._rules``): their own
+    complete/start/submit, else their run's submit. Without a window, or without task
+    times (reports that read none), the tasks in scope."""
+    assert src.tasks is not None
+    if lo is None and hi is None:
+        return src.tasks
+    t = src.tasks_in(lo, hi)
+    if not all(c in t.columns for c in ("complete", "start", "submit")):
+        return t
+    if src.runs is not None and "submit" in src.runs.columns:
+        return task_rows(src, keys=(), period=None, lo=lo, hi=hi, tasks=t)
+    win = in_window(task_instant(t), lo, hi)
+    return t if win is None else t.filter(win)
+
+
+def history_note(src: Sources, req: Request) -> list[str]:
+    """A line when the cache's history starts inside the report's window: earlier periods
+    are partial or absent, and syncing without ``--since`` would fetch the rest."""
+    start = src.known[0]
+    lo = req.window[0]
+    if start is None or (lo is not None and lo >= start):
+        return []
+    when = pd.Timestamp(start, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
+    line = (f"History: the cache holds these workspaces' runs submitted from {when} on (synced "
+            "with --since); periods before are partial or absent. A sync without --since "
+            "fetches the rest.")
+    return [line]
 
 
 def _ms(iso: str | None) -> int | None:

@@ -12,7 +12,7 @@ import ibis.expr.types as ir
 
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
-from ._relations import merge_parts, ms_span, task_rows
+from ._relations import implausible, merge_parts, ms_span, task_rows
 from ._rules import (
     HOUR_MS,
     MINUTE_MS,
@@ -160,7 +160,9 @@ def process_runtimes(
         t = src.tasks_in(lo, hi)
         t = t.filter(t.status.isin(wanted))
         t = task_rows(src, keys=keys, period=p, lo=lo, hi=hi, tasks=t)
-        t = t.mutate(_rt=t.realtime.cast("float64") / MINUTE_MS)
+        # an implausible realtime (longer than its run) is no reading of the process
+        real = ibis.ifelse(implausible(t, "realtime"), ibis.null("int64"), t.realtime)
+        t = t.mutate(realtime=real, _rt=real.cast("float64") / MINUTE_MS)
         g = t.aggregate(
             by=gk,
             tasks=t.count(),

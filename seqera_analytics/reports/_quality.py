@@ -19,6 +19,7 @@ import ibis.expr.types as ir
 from ..frames import QUALITY_CLASSES, TERMINAL_RUN_STATUSES
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
+from ._notes import attributed_tasks
 from ._relations import run_rows
 from ._rules import bounds
 from ._spec import ReportSpec, document, id_col, metric
@@ -101,9 +102,10 @@ def data_quality(
         The tasks and runs tables (``run_id`` and ``quality``; runs also ``submit``,
         ``start``, ``complete`` and ``deleted``). Frames without ``quality`` have no findings.
     since, until : str, datetime or Timestamp, optional
-        Keep runs attributed (``complete``, else ``start``, else ``submit``) to
-        ``[since, until)``, with all their tasks: a task whose times were found impossible
-        has no instant of its own, so tasks go with their run here.
+        Keep runs and tasks attributed to ``[since, until)`` by the rule every report uses
+        (a task: its ``complete``, ``start``, ``submit``, else its run's ``submit``; a run:
+        its ``complete``, ``start``, ``submit``), so the counts are those the other reports'
+        notes give for the same window.
     {inputs}
 
     Returns
@@ -128,7 +130,7 @@ def data_quality(
     """
     lo, hi = bounds(since, until)
     req = Request(
-        task_columns=["run_id"],
+        task_columns=["run_id", "complete", "start", "submit"],
         run_columns=["run_id"],
         run_optional=["submit", "start", "complete", "quality", "status", "tasks_succeeded",
                       "tasks_failed", "tasks_cached"],
@@ -140,8 +142,10 @@ def data_quality(
     def build(src: Sources) -> ir.Table:
         assert src.runs is not None and src.tasks is not None
         r = run_rows(src, keys=(), period=None, lo=lo, hi=hi) if windowed else src.runs
-        t = src.tasks_of(r, windowed=windowed).semi_join(r.select("run_id"), "run_id")
-        parts = [_findings(r, "runs"), _findings(t, "tasks"), _missing_tasks(r, t)]
+        # tasks by the attribution rule every report uses (as the reports' notes count them)
+        t = attributed_tasks(src, lo, hi)
+        whole = src.tasks_of(r, windowed=windowed).semi_join(r.select("run_id"), "run_id")
+        parts = [_findings(r, "runs"), _findings(t, "tasks"), _missing_tasks(r, whole)]
         if src.deleted_runs:
             n = ibis.literal(src.deleted_runs, type="int64")
             one = r.aggregate(records_checked=r.count() + n)
@@ -154,5 +158,8 @@ def data_quality(
     table = table.rename_columns(["class" if c == "cls" else c for c in table.column_names])
     out = finish(table, QUALITY, sort=["table", "class", "column"])
     out["action"] = out["class"].map(_ACTIONS).astype("string")
+    # the sync's change marker is kept whatever it says (frames._quality)
+    out.loc[(out["class"] == "impossible_time") & (out["column"] == "last_updated"), "action"] = (
+        "kept: the sync's change marker; no report sums or attributes by it")
     out["meaning"] = out["class"].map(_MEANINGS).astype("string")
     return out

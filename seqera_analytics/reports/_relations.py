@@ -17,11 +17,11 @@ is ``<NA>`` (unknown), never 0; 0 means there was nothing to count.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import ibis
 import ibis.expr.types as ir
 
-from ._inputs import Sources
 from ._rules import (
     day_of,
     in_window,
@@ -34,8 +34,12 @@ from ._rules import (
 )
 from ._spec import RUN_KEYS, TASK_KEYS
 
+if TYPE_CHECKING:  # annotations only: _inputs imports _notes, which builds on these relations
+    from ._inputs import Sources
+
 __all__ = [
     "flag",
+    "implausible",
     "join_on_run",
     "merge_parts",
     "money",
@@ -52,6 +56,14 @@ Metrics = Callable[[ir.Table], Mapping[str, ir.Value]]
 def flag(cond: ir.BooleanValue) -> ir.BooleanValue:
     """A condition with null taken as false (a task without a status is not FAILED)."""
     return cond.fill_null(False)
+
+
+def implausible(t: ir.Table, reading: str | None = None) -> ir.BooleanValue:
+    """Tasks with an implausible usage reading (``frames._quality``: pcpu or peak_rss beyond
+    the machine, realtime beyond the run; only ``reading``'s, e.g. ``"realtime"``, when
+    given): kept, but no figure read from that measurement may include them."""
+    prefix = "implausible_" if reading is None else f"implausible_{reading}:"
+    return t.quality.filter(lambda q: q.startswith(prefix)).length().fill_null(0) > 0
 
 
 def money(total: ir.NumericValue, count: ir.IntegerValue) -> ir.NumericValue:

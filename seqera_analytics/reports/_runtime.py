@@ -12,6 +12,8 @@ Definitions
   with a ``pcpu``): both on the realtime basis, so staging does not count as idle CPU.
   Seqera's ``cpuEfficiency`` uses ``complete - start`` for both and is lower on runs with
   long staging.
+* Figures read from a task's measurements (``realtime``, ``pcpu``) leave out tasks whose
+  reading is implausible (``frames._quality``; counted in the report's note).
 * Runtime figures count **executed** tasks: CACHED tasks did not run in the run that lists
   them (:func:`run_runtimes` shows their requested CPU-hours apart, so that ``cpu_hours +
   cached_cpu_hours`` reconciles with Seqera's ``cpuTime``).
@@ -33,6 +35,7 @@ from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import (
     flag,
+    implausible,
     join_on_run,
     merge_parts,
     ms_span,
@@ -69,11 +72,13 @@ def _runtime_sums(t: ir.Table) -> dict[str, ir.Value]:
     executed = ~flag(t.status == "CACHED")
     real = t.realtime.cast("float64")
     cpu_ms = t.cpus.cast("float64") * ms_span(t.complete, t.start)
-    measured = executed & t.pcpu.notnull() & t.realtime.notnull() & t.cpus.notnull()
+    # an implausible reading (pcpu beyond the machine, realtime beyond the run) is in no
+    # figure read from the task's measurements
+    measured = executed & ~implausible(t) & t.pcpu.notnull() & t.realtime.notnull() & t.cpus.notnull()
     return {
         "tasks": t.count(where=executed),
         "tasks_cached": t.count(where=~executed),
-        "realtime_ms": real.sum(where=executed),
+        "realtime_ms": real.sum(where=executed & ~implausible(t, "realtime")),
         "cpu_ms": cpu_ms.sum(where=executed),
         "cached_cpu_ms": cpu_ms.sum(where=~executed),
         "used_ms": (t.pcpu / 100.0 * real).sum(where=measured),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -47,11 +48,32 @@ def _file_schema(table: str) -> pa.Schema:
 
 
 def _conform(table: str, rows: pa.Table) -> pa.Table:
-    """``rows`` with the current schema's columns (new ones null), in its order and types."""
+    """``rows`` with the current schema's columns (new ones null), in its order and types.
+    A ``quality`` column of another type (a file not written by this package) is rebuilt
+    by the checks rather than trusted."""
     schema = _file_schema(table)
-    cols = [rows.column(f.name).cast(f.type) if f.name in rows.column_names else pa.nulls(rows.num_rows, f.type)
-            for f in schema]
+    cols = []
+    for f in schema:
+        if f.name in rows.column_names and not (f.name == "quality" and rows.schema.field(f.name).type != f.type):
+            cols.append(rows.column(f.name).cast(f.type))
+        else:
+            cols.append(pa.nulls(rows.num_rows, f.type))
     return pa.Table.from_arrays(cols, schema=schema)
+
+
+#: Rows checked at a time: an upgrade's memory does not grow with a partition's size.
+BATCH_ROWS = 262_144
+
+
+def _batches(path: Path) -> Iterator[pa.Table]:
+    """A Parquet file's rows, a bounded batch at a time (one empty table for an empty file)."""
+    f = pq.ParquetFile(path)
+    empty = True
+    for batch in f.iter_batches(batch_size=BATCH_ROWS):
+        empty = False
+        yield pa.Table.from_batches([batch])
+    if empty:
+        yield f.schema_arrow.empty_table()
 
 
 def _checked(table: str, rows: pa.Table, runs: pa.Table | None) -> pa.Table:
@@ -86,48 +108,61 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
     counts = {"runs": 0, "tasks": 0}
     flagged = {"runs": 0, "tasks": 0}
 
-    def write(table: str, directory: str, rows: pa.Table) -> None:
+    def write(table: str, directory: str, parts: Iterable[pa.Table], *, keep_empty: bool) -> None:
         rel = new_file_name(directory)
         tmp = root / (rel + ".tmp")
         tmp.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(rows, tmp, **_PARQUET_OPTIONS)
+        staged.append((tmp, root / rel))
+        n = 0
+        with pq.ParquetWriter(tmp, _file_schema(table), **_PARQUET_OPTIONS) as out:
+            for rows in parts:
+                out.write_table(rows)
+                n += rows.num_rows
+        if not n and not keep_empty:  # every run of the partition moved elsewhere
+            staged.pop()
+            tmp.unlink()
+            return
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        staged.append((tmp, root / rel))
         files.setdefault(table, []).append(rel)
+
+    def checked(table: str, rel: str, part: tuple[int, str] | None) -> Iterator[pa.Table]:
+        """The file's rows, batch by batch, checked; rows of runs that move stay behind in
+        ``moved``."""
+        for raw in _batches(root / rel):
+            rows = _conform(table, raw)
+            if table == "runs":
+                rows = _checked(table, rows, None)
+                if part is not None:
+                    runs_of[part] = pa.concat_tables([runs_of[part], rows]) if part in runs_of else rows
+                    # a submit time found impossible moves its run to month=unknown
+                    months = month_of(rows.column("submit")).to_pylist()
+                    for rid, m in zip(rows.column("run_id").to_pylist(), months):
+                        if m != part[1]:
+                            new_key[rid] = (part[0], m)
+            elif table == "tasks":
+                rows = _checked(table, rows, runs_of.get(part) if part else None)
+            if table in counts:
+                counts[table] += rows.num_rows
+                flagged[table] += rows.num_rows - rows.column("quality").null_count
+            if part is not None and table in PARTITIONED and new_key:
+                go = pc.is_in(rows.column("run_id"), value_set=pa.array(list(new_key), pa.string()))
+                if pc.any(go).as_py():
+                    for rid in set(rows.filter(go).column("run_id").to_pylist()):
+                        moved[table][new_key[rid]].append(rows.filter(pc.equal(rows.column("run_id"), rid)))
+                    rows = rows.filter(pc.invert(go))
+            yield rows
 
     try:
         # runs first: the task checks compare each task with its (checked) run
         for table in sorted(state.files, key=lambda t: (t != "runs", t)):
             for rel in dict.fromkeys(state.files[table]):
-                rows = _conform(table, pq.read_table(root / rel))
                 part = file_partition(rel)
-                if table == "runs":
-                    rows = _checked(table, rows, None)
-                    if part is not None:
-                        runs_of[part] = rows
-                        # a submit time found impossible moves its run to month=unknown
-                        months = month_of(rows.column("submit")).to_pylist()
-                        for rid, m in zip(rows.column("run_id").to_pylist(), months):
-                            if m != part[1]:
-                                new_key[rid] = (part[0], m)
-                elif table == "tasks":
-                    rows = _checked(table, rows, runs_of.get(part) if part else None)
-                if table in counts:
-                    counts[table] += rows.num_rows
-                    flagged[table] += rows.num_rows - rows.column("quality").null_count
-                if part is not None and table in PARTITIONED and new_key:
-                    go = pc.is_in(rows.column("run_id"), value_set=pa.array(list(new_key), pa.string()))
-                    if pc.any(go).as_py():
-                        for rid in set(rows.filter(go).column("run_id").to_pylist()):
-                            moved[table][new_key[rid]].append(rows.filter(pc.equal(rows.column("run_id"), rid)))
-                        rows = rows.filter(pc.invert(go))
-                if rows.num_rows or part is None:
-                    directory = partition_dir(table, *part) if part is not None else table
-                    write(table, directory, rows)
+                directory = partition_dir(table, *part) if part is not None else table
+                write(table, directory, checked(table, rel, part), keep_empty=part is None)
         for table, parts in moved.items():
             for (w, m), pieces in parts.items():
-                write(table, partition_dir(table, w, m), pa.concat_tables(pieces))
+                write(table, partition_dir(table, w, m), pieces, keep_empty=False)
         for tmp, final in staged:
             os.replace(tmp, final)
         for directory in {final.parent for _, final in staged}:
@@ -145,5 +180,7 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
     msg = (f"The cache at {root} had schema version {old_version}; upgraded in place to version "
            f"{SCHEMA_VERSION} from the data it holds (no run fetched again): checked "
            f"{counts['runs']:,} runs and {counts['tasks']:,} tasks, {flagged['runs'] + flagged['tasks']:,} "
-           "with data-quality findings (`seqera-analytics report quality`).")
+           "with data-quality findings (`seqera-analytics report quality`). What the old release "
+           "had already read leniently (text where a number belongs, numbers beyond int64, "
+           "times without a zone) cannot be found again; a sync into a new cache would.")
     return state, msg

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -174,3 +175,54 @@ def test_tasks_against_their_run_cached_tasks_keep_their_original_times():
     assert pd.isna(out.start[0]) and pd.isna(out.submit[0]) and not pd.isna(out.complete[0])
     assert out.quality[1] is None and out.start[1] == pd.Timestamp(tasks[1]["start"])
     assert list(out.quality[2]) == ["implausible_realtime:realtime"] and out.realtime[2] == pd.Timedelta(days=10)
+
+
+def test_an_upgrade_moves_a_run_whose_submit_was_impossible_with_all_its_rows(tmp_path):
+    # An old release stored an unset submit as 1970 and filed the run under its real month's
+    # partition, or 1970-01. After the upgrade the submit is null, so the run belongs in
+    # month=unknown, where readers look for its tasks.
+    cache = tmp_path / "v1"
+    shutil.copytree(V1_CACHE, cache)
+    (runs_file,) = [p for p in (cache / "runs").rglob("*.parquet") if "2025-09" in str(p)]
+    runs = pq.read_table(runs_file)
+    ids = runs.column("run_id").to_pylist()
+    target = ids[0]
+    submit = runs.column("submit").to_pylist()
+    submit[0] = pd.Timestamp(0, unit="ms", tz="UTC").to_pydatetime()
+    runs = runs.set_column(runs.schema.get_field_index("submit"), "submit",
+                           pa.array(submit, runs.schema.field("submit").type))
+    pq.write_table(runs, runs_file)
+    n_tasks = sum(pq.read_table(p, columns=["run_id"]).column("run_id").to_pylist().count(target)
+                  for p in (cache / "tasks").rglob("*.parquet"))
+    assert n_tasks > 0
+    from seqera_analytics import load_runs, load_tasks
+    from seqera_analytics.store import Cache
+
+    assert Cache(cache).state().schema_version == F.SCHEMA_VERSION
+    moved = [p for p in (cache / "tasks").rglob("*.parquet") if "month=unknown" in str(p)]
+    assert moved and set(pq.read_table(moved[0]).column("run_id").to_pylist()) == {target}
+    assert len(load_tasks(cache=cache, run_ids=[target])) == n_tasks
+    assert sorted(load_runs(cache=cache).run_id) == sorted(
+        r for p in (V1_CACHE / "runs").rglob("*.parquet") for r in pq.read_table(p).column("run_id").to_pylist())
+    run = load_runs(cache=cache, run_ids=[target]).iloc[0]
+    assert pd.isna(run.submit) and "impossible_time:submit" in list(run.quality)
+
+
+def test_edge_records_found_by_review():
+    base = {**_raw("wELtvsveirfd9")["tasks"][0]["task"]}
+    rows = [
+        # the sentinel with an epoch-0 start: nothing says it ran (as an upgrade would see it)
+        {**base, "status": "ABORTED", "start": 0, "exitStatus": 2147483647},
+        # real memory of a c5n (5.25 GiB per vCPU): not implausible
+        {**base, "taskId": 2, "machineType": "c5n.large", "peakRss": int(4.9 * 2**30), "memory": None},
+        # neither machine nor request known: the largest machine still bounds a reading
+        {**base, "taskId": 3, "machineType": "weird", "memory": None, "peakRss": 2**50, "cpus": None,
+         "pcpu": 1e6},
+        # a date without a time has no zone (its "-26" is no offset)
+        {**base, "taskId": 4, "start": "2025-09-26"},
+    ]
+    q = _tasks(rows).quality
+    assert sorted(q[0]) == ["impossible_time:start", "sentinel_exit:exit_status"]
+    assert q[1] is None
+    assert sorted(q[2]) == ["implausible_pcpu:pcpu", "implausible_peak_rss:peak_rss"]
+    assert list(q[3]) == ["zoneless_time:start"]

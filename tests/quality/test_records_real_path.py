@@ -158,3 +158,48 @@ def test_the_explorer_says_what_the_report_left_out(cache):
     ex = Explorer(cache, since="2025-01-01")
     assert ex.message and "Data quality:" in ex.message and "1 run marked deleted" in ex.message
     assert "Data quality:" in ex.w_message.value
+
+
+def test_frames_with_a_deleted_run_give_what_the_cache_gives(cache):
+    from seqera_analytics import load_runs, load_tasks
+    from seqera_analytics import reports as R
+
+    runs, tasks = load_runs(cache=cache), load_tasks(cache=cache)
+    assert runs.deleted.fillna(False).sum() == 1
+    for fn, kw in ((R.cost_report, {"by": "run_id"}), (R.efficiency_report, {"by": "process"}),
+                   (R.data_quality, {})):
+        on_frames, on_cache = fn(tasks, runs, **kw), fn(cache=cache, **kw)
+        pd.testing.assert_frame_equal(on_frames, on_cache, check_exact=False, rtol=1e-9)
+        assert on_frames.attrs["notes"] == on_cache.attrs["notes"]
+
+
+def test_runtime_figures_leave_out_the_implausible_readings(cache):
+    from seqera_analytics import reports as R
+
+    rep = R.runtime_report(cache=cache, by="run_id", period=None).set_index("run_id")
+    hostile = [t["task"] for t in hostile_bundle()["tasks"]]
+    flagged = {i for i, (_, c) in CHANGES.items() if c.startswith("implausible")}
+    odd_realtime = {i for i, (_, c) in CHANGES.items() if c.startswith("implausible_realtime")}
+    used = req = real = 0.0
+    for i, t in enumerate(hostile):
+        r = t.get("realtime")
+        if t["status"] == "CACHED" or not isinstance(r, int) or r < 0:
+            continue
+        if i not in odd_realtime:  # a pcpu or peak_rss reading does not make realtime odd
+            real += r
+        if i not in flagged and isinstance(t.get("pcpu"), (int, float)) and isinstance(t.get("cpus"), int):
+            used += t["pcpu"] / 100 * r
+            req += t["cpus"] * r
+    row = rep.loc[RUN_ID]
+    assert row.cpu_hours_used == pytest.approx(used / 3.6e6, rel=1e-9)
+    assert row.cpu_efficiency == pytest.approx(used / req, rel=1e-9)
+    assert row.realtime_hours == pytest.approx(real / 3.6e6, rel=1e-9)
+
+
+def test_a_narrow_window_note_and_report_quality_agree(cache, capsys):
+    out = _cli(capsys, "report", "cost", "--cache", str(cache), "--since", "2025-09-26",
+               "--until", "2025-09-27", "--by", "run_id")
+    assert "Data quality:" in out
+    quality = _cli(capsys, "report", "quality", "--cache", str(cache), "--since", "2025-09-26",
+                   "--until", "2025-09-27")
+    assert "No data-quality findings" not in quality and "impossible_time" in quality
