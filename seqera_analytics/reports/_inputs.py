@@ -93,6 +93,25 @@ class Sources:
             self._views[key] = self._tasks_from(files, all_runs)
         return self._views[key]
 
+    def flagged_tasks_in(self, lo: int | None, hi: int | None) -> ir.Table | None:
+        """Tasks with a data-quality finding that ``[lo, hi)`` can hold, run filters applied
+        (rows still need the window filter); from a cache only the files whose footers show
+        findings are read, and ``None`` when no file has any."""
+        if self.cache is None:
+            table = self.all_tasks if lo is None and hi is None else self.tasks_in(lo, hi, all_runs=True)
+        else:
+            files = self.cache.with_quality_findings(
+                [f for f in self.task_files if _may_hold(self.cache, f, lo, hi)])
+            if not files:
+                return None
+            table = self._tasks_from(files, all_runs=True)
+        assert table is not None
+        t = table.filter(table.quality.notnull())
+        t = t.filter(t.quality.length() > 0)
+        if self.run_filter and self.runs is not None:
+            t = t.semi_join(self.runs.select("run_id"), "run_id")
+        return t
+
     def tasks_of(self, runs: ir.Table, windowed: bool) -> ir.Table:
         """All tasks of the selected runs, reading (from a cache, with a ``windowed`` run
         selection) only the partitions those runs live in: a run's tasks sit in its

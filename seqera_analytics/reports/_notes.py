@@ -54,9 +54,10 @@ def deleted_runs(engine: Engine, runs: ir.Table, window: Window) -> ir.Table | N
 def left_out(src: Sources, req: Request) -> list[str]:
     """The report's note on what it left out (an empty list when nothing was)."""
     notes = []
-    t = src.tasks
-    if t is not None and "quality" in t.columns:
-        t = attributed_tasks(src, *req.window)
+    t = None
+    if src.tasks is not None and "quality" in src.tasks.columns:
+        t = attributed_tasks(src, *req.window, flagged=True)
+    if t is not None:
 
         def has(pred: Callable[[ir.StringValue], ir.BooleanValue]) -> ir.BooleanValue:
             return t.quality.filter(pred).length().fill_null(0) > 0
@@ -88,14 +89,22 @@ def left_out(src: Sources, req: Request) -> list[str]:
     return ["Data quality: " + "; ".join(notes) + " (see `seqera-analytics report quality`)."]
 
 
-def attributed_tasks(src: Sources, lo: int | None, hi: int | None) -> ir.Table:
+def attributed_tasks(src: Sources, lo: int | None, hi: int | None, *, flagged: bool = False) -> ir.Table | None:
     """The tasks the window holds by the attribution rule (``._rules``): their own
     complete/start/submit, else their run's submit. Without a window, or without task
-    times (reports that read none), the tasks in scope."""
+    times (reports that read none), the tasks in scope. ``flagged``: only tasks with a
+    finding (:meth:`Sources.flagged_tasks_in`, which reads only files with findings), or
+    ``None`` when there are none."""
     assert src.tasks is not None
+    if flagged:
+        found = src.flagged_tasks_in(lo, hi)
+        if found is None:
+            return None
+        t = found
+    else:
+        t = src.tasks if lo is None and hi is None else src.tasks_in(lo, hi)
     if lo is None and hi is None:
-        return src.tasks
-    t = src.tasks_in(lo, hi)
+        return t
     if not all(c in t.columns for c in ("complete", "start", "submit")):
         return t
     if src.runs is not None and "submit" in src.runs.columns:

@@ -226,6 +226,12 @@ class Cache:
         return [dict(zip(columns, _footer_ranges(str(f), f.stat().st_size, tuple(columns))))
                 for f in files]
 
+    def with_quality_findings(self, files: Sequence[Path]) -> list[Path]:
+        """The files whose rows may carry a data-quality finding (a ``quality`` value), by
+        the Parquet footer's statistics (no data is read; remembered): a clean file is
+        skipped by whatever counts findings. Files without statistics are kept."""
+        return [f for f in files if _footer_has_values(str(f), f.stat().st_size, "quality")]
+
     def _dataset(self, table: str, files: Sequence[str]) -> ds.Dataset:
         paths = [str(self.path / f) for f in files]
         if table in PARTITIONED:
@@ -336,6 +342,23 @@ class TimeRange:
     hi: int | None
     nulls: int
     known: bool
+
+
+@functools.lru_cache(maxsize=65_536)
+def _footer_has_values(path: str, size: int, column: str) -> bool:
+    """Whether a (list) column of a file holds any value: its leaf's statistics show a
+    min/max in some row group, or are missing (then: maybe)."""
+    meta = pq.ParquetFile(path).metadata
+    leaves = [i for i in range(meta.num_columns)
+              if meta.schema.column(i).path.split(".")[0] == column]
+    if not leaves:
+        return False  # a file of an older schema: no findings written
+    for g in range(meta.num_row_groups):
+        for i in leaves:
+            st = meta.row_group(g).column(i).statistics
+            if st is None or not st.has_null_count or st.has_min_max:
+                return True
+    return False
 
 
 @functools.lru_cache(maxsize=65_536)

@@ -89,6 +89,7 @@ def test_only_the_engine_reads_the_store_and_only_its_committed_files():
         "path",
         "partition_of",
         "time_ranges",
+        "with_quality_findings",  # (issue 10: footer statistics, to skip clean files)
         "state",
     }, used
 
