@@ -68,7 +68,7 @@ __all__ = [
     "machine_capacity",
 ]
 
-_KEPT = "kept, left out of efficiency and right-sizing"
+_KEPT = "kept; not in efficiency, right-sizing"
 #: class -> (what it means, what is done with the value)
 QUALITY_CLASSES: dict[str, tuple[str, str]] = {
     "unreadable": ("text or a structure where a number or time belongs", "null"),

@@ -160,6 +160,6 @@ def data_quality(
     out["action"] = out["class"].map(_ACTIONS).astype("string")
     # the sync's change marker is kept whatever it says (frames._quality)
     out.loc[(out["class"] == "impossible_time") & (out["column"] == "last_updated"), "action"] = (
-        "kept: the sync's change marker; no report sums or attributes by it")
+        "kept (the sync's change marker)")
     out["meaning"] = out["class"].map(_MEANINGS).astype("string")
     return out
