@@ -46,7 +46,9 @@ __all__ = [
 #: Bumped whenever a column is added, removed, renamed or retyped. The cache stores it and
 #: upgrades older versions in place from the data it holds (see ``store``).
 #: 2: ``quality`` on runs and tasks (findings of :mod:`seqera_analytics.frames._quality`).
-SCHEMA_VERSION = 2
+#: 3: ``unlisted_since`` on runs; the cache keeps active runs and later facts out of the
+#: table trees (see :mod:`seqera_analytics.store._layout`).
+SCHEMA_VERSION = 3
 
 #: ``WorkflowStatus`` enum of the API.
 RUN_STATUSES = ("SUBMITTED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "UNKNOWN")
@@ -195,6 +197,9 @@ RUNS = TableSpec(
         _c("error_message", STR, "workflow.errorMessage", "", "error message of a failed run"),
         _c("requires_attention", BOOL, "workflow.requiresAttention", "", "Platform flag"),
         _c("deleted", BOOL, "workflow.deleted", "", "run deleted"),
+        _c("unlisted_since", TS, "", "UTC", "when a full listing of its workspace first no longer "
+           "showed the run (the Platform keeps a limited history: /orgs/{orgId}/quotas "
+           "maxRunHistory); null while the Platform lists it. Set by the sync, not by the API"),
         _c("nextflow_version", STR, "workflow.nextflow.version", "", "Nextflow version"),
         _c("profile", STR, "workflow.profile", "", "config profile(s)"),
         _c("launch_id", STR, "workflow.launchId", "", "launch id (null for runs started from the Nextflow CLI)"),

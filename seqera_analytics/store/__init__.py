@@ -1,15 +1,17 @@
 """The local Parquet cache: one Hive-partitioned dataset per table, crash-safe writes.
 
-Layout, commit protocol and reads are described in ``_layout``, ``_cache`` and ``_read``.
-The files are plain Parquet: ``pandas.read_parquet(cache / "tasks")``, ``pyarrow.dataset``
-and DuckDB (``read_parquet('<cache>/tasks/**/*.parquet', hive_partitioning=true)``) read
-them as they are. This package only reads and writes files; syncing from the API is
-:func:`seqera_analytics.sync`'s job.
+Layout in ``_layout``, commit protocol in ``_writer``, recovery after a kill in ``_adopt``,
+later facts in ``_facts``, reads in ``_cache`` and ``_read``. The files are plain Parquet:
+``pandas.read_parquet(cache / "tasks")``, ``pyarrow.dataset`` and DuckDB
+(``read_parquet('<cache>/tasks/**/*.parquet', hive_partitioning=true)``) read them as they
+are, during a sync and after a killed one, and see every *finished* run once with all its
+tasks (runs still active and later facts are the library's own: see ``_layout``). This
+package only reads and writes files; syncing from the API is :func:`seqera_analytics.sync`'s job.
 """
 
 from __future__ import annotations
 
-from ._cache import Cache, CacheInfo, CacheWriter
+from ._cache import Cache, CacheInfo
 from ._layout import PERSONAL_WORKSPACE_ID, default_cache_dir
 from ._read import (
     load_process_metrics,
@@ -19,6 +21,7 @@ from ._read import (
     load_workspaces,
 )
 from ._state import WorkspaceState
+from ._writer import CacheWriter
 
 __all__ = [
     "PERSONAL_WORKSPACE_ID",

@@ -1,9 +1,10 @@
-"""The cache's state file: schema version, the live Parquet files, per-workspace sync state.
+"""The cache's state file: schema version, the committed Parquet files, the active area,
+the facts file, per-workspace sync state.
 
 ``state.json`` is the commit point of every write: it is replaced atomically (write a temp
 file, fsync, ``os.replace``, fsync the directory), and the library reads only the files it
-lists. Anything else under the table directories is debris of an interrupted sync and is
-removed by the next writer.
+lists. A tree file it does not list was left by a killed sync: the next writer adopts it
+(see ``_adopt``) or removes it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from .._exceptions import CacheError
 from ..frames import SCHEMA_VERSION
+from ._layout import ACTIVE_DIR, FACTS_DIR
 
 __all__ = ["State", "WorkspaceState", "atomic_write_bytes", "read_state", "write_state"]
 
@@ -51,6 +53,9 @@ class WorkspaceState:
         many fetches in a row came back short; they are fetched again while that is below
         the sync's limit (so a server that lists fewer rows than it counts is not asked
         forever).
+    full_listed_at : str or None
+        ISO-8601 UTC time of the last full listing of the workspace (the one that finds
+        runs the Platform no longer lists, see ``CacheWriter.mark_unlisted``).
 
     Older state files lack ``pending`` and ``short_refetches`` (read as empty); keys this
     version does not know are ignored, so a newer file still opens.
@@ -64,6 +69,7 @@ class WorkspaceState:
     complete: bool = False
     pending: list[str] = field(default_factory=list)
     short_refetches: dict[str, int] = field(default_factory=dict)
+    full_listed_at: str | None = None
 
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> WorkspaceState:
@@ -86,17 +92,33 @@ class WorkspaceState:
 
 @dataclass
 class State:
-    """Contents of ``state.json``."""
+    """Contents of ``state.json``.
+
+    ``files``: table -> committed tree files (finished runs); ``active``: run_id -> its
+    files in the active area (runs not finished); ``facts``: the facts file overlaid on the
+    runs rows, or ``None``; ``generation``: bumped by every commit.
+    """
 
     schema_version: int = SCHEMA_VERSION
     files: dict[str, list[str]] = field(default_factory=dict)
     workspaces: dict[str, WorkspaceState] = field(default_factory=dict)
+    active: dict[str, list[str]] = field(default_factory=dict)
+    facts: str | None = None
+    generation: int = 0
+
+    def active_files(self, table: str) -> list[str]:
+        """Files of ``table`` in the active area."""
+        prefix = f"{ACTIVE_DIR}/{table}/"
+        return [f for fs in self.active.values() for f in fs if f.startswith(prefix)]
 
     def to_json(self) -> bytes:
         body = {
             "format": FORMAT,
             "schema_version": self.schema_version,
+            "generation": self.generation,
             "files": {k: sorted(v) for k, v in sorted(self.files.items())},
+            "active": {k: sorted(v) for k, v in sorted(self.active.items())},
+            "facts": self.facts,
             "workspaces": {k: asdict(v) for k, v in sorted(self.workspaces.items())},
         }
         return json.dumps(body, indent=1).encode()
@@ -114,15 +136,29 @@ class State:
                 raise ValueError("'files' must map tables to lists of paths")
             if not isinstance(spaces, dict) or not all(isinstance(v, dict) for v in spaces.values()):
                 raise ValueError("'workspaces' must map ids to objects")
+            active = body.get("active") or {}
+            if not isinstance(active, dict) or not all(
+                    isinstance(v, list) and all(isinstance(f, str) for f in v) for v in active.values()):
+                raise ValueError("'active' must map run ids to lists of paths")
+            facts = body.get("facts")
+            if facts is not None and not isinstance(facts, str):
+                raise ValueError("'facts' must be a path or null")
             state = cls(
                 schema_version=int(body["schema_version"]),
                 files={str(k): list(v) for k, v in files.items()},
                 workspaces={str(int(k)): WorkspaceState.from_dict(v) for k, v in spaces.items()},
+                active={str(k): list(v) for k, v in active.items()},
+                facts=facts,
+                generation=int(body.get("generation") or 0),
             )
             for table, paths in state.files.items():
                 for f in paths:
-                    if not f.startswith(f"{table}/") or ".." in f.split("/") or not f.endswith(".parquet"):
-                        raise ValueError(f"unexpected file {f!r}")
+                    _check_path(f, f"{table}/")
+            for paths in state.active.values():
+                for f in paths:
+                    _check_path(f, f"{ACTIVE_DIR}/")
+            if state.facts is not None:
+                _check_path(state.facts, f"{FACTS_DIR}/")
             return state
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CacheError(f"{where} is damaged ({exc}). Remove the cache directory "
@@ -130,6 +166,11 @@ class State:
 
     def workspace(self, workspace_id: int) -> WorkspaceState | None:
         return self.workspaces.get(str(int(workspace_id)))
+
+
+def _check_path(f: str, prefix: str) -> None:
+    if not f.startswith(prefix) or ".." in f.split("/") or not f.endswith(".parquet"):
+        raise ValueError(f"unexpected file {f!r}")
 
 
 def _fsync_dir(path: Path) -> None:

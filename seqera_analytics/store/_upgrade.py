@@ -4,17 +4,25 @@ A re-sync of a large organisation takes hours at the API's rate limit, so a new 
 throws a cache away: every committed file is read, given the columns the new schema adds,
 and (for runs and tasks) put through the record checks of :mod:`seqera_analytics.frames`
 (impossible values nulled and flagged in ``quality``, implausible usage flagged), then
-written as a new file. The upgrade commits like a sync (new files fsynced and renamed,
-``state.json`` replaced last, old files deleted after), so a kill leaves the old cache or
-the new one. What a check can only see in the raw record (unreadable text, numbers beyond
-int64, zone-less times) was already null or read as UTC in the old files and is not flagged.
+written as a new file. Runs that are not finished (non-terminal status) move out of the
+trees into the active area, one file per run and table (the trees then hold only finished
+runs, written once). The upgrade commits like a sync (new files written in the staging
+area, fsynced and moved into place, ``state.json`` replaced last, old files deleted after),
+so a kill leaves the old cache or the new one for the library; the next writer deletes the
+files of an interrupted upgrade and upgrades again. A plain reader globbing a table during
+the upgrade (it runs once, for seconds) may see old and new files side by side. What a
+check can only see in the raw record (unreadable text, numbers beyond int64, zone-less
+times) was already null or read as UTC in the old files and is not flagged.
 
-Version history: 1 -> 2 adds ``quality`` to runs and tasks.
+Version history: 1 -> 2 adds ``quality`` to runs and tasks; 2 -> 3 adds ``unlisted_since``
+to runs (null) and moves active runs out of the trees.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -23,11 +31,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..frames import SCHEMA_VERSION, check_tasks_against_runs
+from ..frames import SCHEMA_VERSION, TERMINAL_RUN_STATUSES, check_tasks_against_runs
 from ..frames._quality import check_runs, check_tasks
+from ._files import file_schema as _file_schema
+from ._files import staging_path
 from ._layout import (
+    BATCH_KEY,
     PARTITIONED,
     TABLE_SPECS,
+    active_dir,
     file_partition,
     month_of,
     new_file_name,
@@ -38,13 +50,6 @@ from ._state import State, fsync_dir, write_state
 __all__ = ["upgrade"]
 
 _PARQUET_OPTIONS = {"compression": "zstd"}
-
-
-def _file_schema(table: str) -> pa.Schema:
-    schema = TABLE_SPECS[table].arrow_schema
-    if table in PARTITIONED:
-        schema = schema.remove(schema.get_field_index("workspace_id"))
-    return schema
 
 
 def _conform(table: str, rows: pa.Table) -> pa.Table:
@@ -102,19 +107,26 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
     files: dict[str, list[str]] = {t: [] for t in state.files}
     staged: list[tuple[Path, Path]] = []
     old_files = [f for fs in state.files.values() for f in fs]
+    old_active = [f for fs in state.active.values() for f in fs]
     runs_of: dict[tuple[int, str], pa.Table] = {}
     moved: dict[str, dict[tuple[int, str], list[pa.Table]]] = defaultdict(lambda: defaultdict(list))
     new_key: dict[str, tuple[int, str]] = {}
     counts = {"runs": 0, "tasks": 0}
     flagged = {"runs": 0, "tasks": 0}
+    running: set[str] = set()  # runs not finished: they go to the active area
+    to_active: dict[tuple[str, str, tuple[int, str]], list[pa.Table]] = defaultdict(list)
+    active: dict[str, list[str]] = defaultdict(list)
+    # Tagged as an upgrade's: if the upgrade is killed, the next writer deletes these
+    # files (the old ones are still the cache) instead of adopting them.
+    meta = {BATCH_KEY: json.dumps({"id": uuid.uuid4().hex, "kind": "upgrade", "files": []}).encode()}
 
-    def write(table: str, directory: str, parts: Iterable[pa.Table], *, keep_empty: bool) -> None:
-        rel = new_file_name(directory)
-        tmp = root / (rel + ".tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+    def write(table: str, directory: str, parts: Iterable[pa.Table], *, keep_empty: bool,
+              tag: str = "", into: list[str] | None = None) -> None:
+        rel = new_file_name(directory, tag)
+        tmp = staging_path(root)
         staged.append((tmp, root / rel))
         n = 0
-        with pq.ParquetWriter(tmp, _file_schema(table), **_PARQUET_OPTIONS) as out:
+        with pq.ParquetWriter(tmp, _file_schema(table).with_metadata(meta), **_PARQUET_OPTIONS) as out:
             for rows in parts:
                 out.write_table(rows)
                 n += rows.num_rows
@@ -124,7 +136,7 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
             return
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        files.setdefault(table, []).append(rel)
+        (files.setdefault(table, []) if into is None else into).append(rel)
 
     def checked(table: str, rel: str, part: tuple[int, str] | None) -> Iterator[pa.Table]:
         """The file's rows, batch by batch, checked; rows of runs that move stay behind in
@@ -133,6 +145,9 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
             rows = _conform(table, raw)
             if table == "runs":
                 rows = _checked(table, rows, None)
+                running.update(r for r, st in zip(rows.column("run_id").to_pylist(),
+                                                   rows.column("status").to_pylist())
+                               if st not in TERMINAL_RUN_STATUSES)
                 if part is not None:
                     runs_of[part] = pa.concat_tables([runs_of[part], rows]) if part in runs_of else rows
                     # a submit time found impossible moves its run to month=unknown
@@ -151,6 +166,12 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
                     for rid in set(rows.filter(go).column("run_id").to_pylist()):
                         moved[table][new_key[rid]].append(rows.filter(pc.equal(rows.column("run_id"), rid)))
                     rows = rows.filter(pc.invert(go))
+            if part is not None and table in PARTITIONED and running:
+                go = pc.is_in(rows.column("run_id"), value_set=pa.array(sorted(running), pa.string()))
+                if pc.any(go).as_py():
+                    for rid in set(rows.filter(go).column("run_id").to_pylist()):
+                        to_active[(table, rid, part)].append(rows.filter(pc.equal(rows.column("run_id"), rid)))
+                    rows = rows.filter(pc.invert(go))
             yield rows
 
     try:
@@ -162,20 +183,33 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
                 write(table, directory, checked(table, rel, part), keep_empty=part is None)
         for table, parts in moved.items():
             for (w, m), pieces in parts.items():
-                write(table, partition_dir(table, w, m), pieces, keep_empty=False)
+                rest = []
+                for piece in pieces:
+                    go = pc.is_in(piece.column("run_id"), value_set=pa.array(sorted(running), pa.string()))
+                    for rid in set(piece.filter(go).column("run_id").to_pylist()):
+                        to_active[(table, rid, (w, m))].append(piece.filter(pc.equal(piece.column("run_id"), rid)))
+                    rest.append(piece.filter(pc.invert(go)))
+                write(table, partition_dir(table, w, m), rest, keep_empty=False)
+        for (table, rid, (w, m)), pieces in sorted(to_active.items(), key=lambda kv: kv[0][:2]):
+            write(table, active_dir(table, w, m), pieces, keep_empty=False, tag=rid, into=active[rid])
         for tmp, final in staged:
+            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         for directory in {final.parent for _, final in staged}:
             fsync_dir(directory)
         old_version = state.schema_version
         state.files = files
+        state.active = dict(active)
         state.schema_version = SCHEMA_VERSION
+        state.generation += 1
         write_state(root, state)  # the commit point
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
         raise
     for f in old_files:
+        (root / f).unlink(missing_ok=True)
+    for f in old_active:
         (root / f).unlink(missing_ok=True)
     msg = (f"The cache at {root} had schema version {old_version}; upgraded in place to version "
            f"{SCHEMA_VERSION} from the data it holds (no run fetched again): checked "

@@ -123,23 +123,44 @@ def test_plain_parquet_readers_agree(cache):
     assert ds.dataset(root / "runs", format="parquet", partitioning="hive").count_rows() == len(RAW)
 
 
-def test_replacing_a_run_replaces_all_its_rows(cache):
+def test_a_finished_run_put_again_keeps_its_files_and_rows(cache):
     t = tables()[0]
     rid = t["runs"]["run_id"][0].as_py()
-    fewer = t["tasks"].slice(0, 3)
+    files = cache.state().files
     with cache.writer() as w:
-        w.put_runs(t["runs"], fewer, t["process_progress"].slice(0, 0), None)
+        w.put_runs(t["runs"], t["tasks"].slice(0, 3), t["process_progress"].slice(0, 0), None)
         w.commit()
-    tasks = load_tasks(cache=cache)
-    assert (tasks.run_id == rid).sum() == 3
-    assert len(load_process_progress(run_ids=[rid], cache=cache)) == 0
+    assert cache.state().files == files  # nothing rewritten, nothing added
+    assert (load_tasks(cache=cache).run_id == rid).sum() == len(RAW[rid]["tasks"])
+    assert len(load_process_progress(run_ids=[rid], cache=cache)) == len(RAW[rid]["progress"]["processesProgress"])
     assert len(load_runs(cache=cache)) == len(RAW)
 
 
-def test_one_file_per_partition_after_many_commits(tmp_path):
-    cache = fill(Cache(tmp_path / "c"), commit_each=True)
+def test_a_run_not_final_is_replaced_whole_and_lives_outside_the_trees(tmp_path):
+    cache = Cache(tmp_path / "c")
+    t = tables()[0]
+    rid = t["runs"]["run_id"][0].as_py()
+    with cache.writer() as w:
+        w.put_runs(t["runs"], t["tasks"], t["process_progress"], None, final=False)
+        w.commit()
+        w.put_runs(t["runs"], t["tasks"].slice(0, 3), t["process_progress"].slice(0, 0), None, final=False)
+        w.commit()
+    assert (load_tasks(cache=cache).run_id == rid).sum() == 3
+    assert len(load_process_progress(run_ids=[rid], cache=cache)) == 0
+    assert list(load_runs(cache=cache).run_id) == [rid]
+    # plain readers of the trees do not see it
+    assert not list((cache.path / "tasks").rglob("*.parquet"))
+    assert len(list((cache.path / "_active").rglob("*.parquet"))) == 2  # its runs and tasks files
+
+
+def test_each_commit_adds_one_file_per_table_and_partition_and_each_run_is_in_one(tmp_path):
+    parts = tables()
+    cache = fill(Cache(tmp_path / "c"), parts, commit_each=True)
     files = cache.state().files["tasks"]
-    assert len(files) == len({str(Path(f).parent) for f in files})
+    # one commit per bundled run: one tasks file per run (each run's own partition)
+    assert len(files) == len(parts) == len(RAW)
+    per_file = [set(pd.read_parquet(cache.path / f, columns=["run_id"]).run_id) for f in files]
+    assert sorted(r for ids in per_file for r in ids) == sorted(RAW)
     assert len(load_tasks(cache=cache)) == sum(len(r["tasks"]) for r in RAW.values())
 
 
@@ -150,9 +171,11 @@ def test_a_second_writer_is_refused_with_a_clear_message(cache):
     cache.writer().close()  # free again afterwards
 
 
-def test_a_commit_that_dies_midway_leaves_the_old_state_readable(cache, monkeypatch):
+def test_a_commit_that_dies_midway_leaves_the_old_state_readable(tmp_path, monkeypatch):
+    parts = tables()
+    cache = fill(Cache(tmp_path / "cache"), parts[:1])
     before = load_tasks(cache=cache)
-    t = tables()[1]
+    t = parts[1]
     calls = []
     real_replace = os.replace
 
@@ -169,10 +192,9 @@ def test_a_commit_that_dies_midway_leaves_the_old_state_readable(cache, monkeypa
             w.commit()
         monkeypatch.setattr(os, "replace", real_replace)
     pd.testing.assert_frame_equal(load_tasks(cache=cache), before)
-    # Debris (renamed files not in state.json) is there until the next writer removes it.
-    on_disk = {str(p.relative_to(cache.path)) for p in cache.path.rglob("*.parquet")}
+    # A commit that fails (not killed) takes back what it had moved into place.
     live = {f for fs in cache.state().files.values() for f in fs}
-    assert on_disk > live
+    assert len(calls) == 3
     cache.writer().close()
     on_disk = {str(p.relative_to(cache.path)) for p in cache.path.rglob("*.parquet")}
     assert on_disk == live

@@ -1,0 +1,178 @@
+"""What a writer does when it opens: repair lost files, adopt what a killed sync left.
+
+A commit moves its tree files into place before it replaces ``state.json``, the runs
+files last. A sync killed in between leaves tree files no state names. Each carries its
+batch in its footer (``BATCH_KEY``: batch id, kind, the batch's file list), so the next
+writer decides per *unit*, the files of one batch in one ``(workspace_id, month)``
+partition:
+
+* every file of the unit is in place (so is its runs file, which went last): the unit
+  holds whole, finished runs; it is **adopted**, added to the state as it is, and those
+  runs count as cached (the sync does not fetch them again);
+* otherwise the unit is incomplete (its runs file never appeared, so no plain reader saw
+  those runs, only, for a moment, some of their tasks): its files are deleted, and its runs
+  are fetched by the next sync as if never written;
+* a unit holding a run that is already committed (cannot happen through this package) is
+  deleted rather than let a plain reader see the run twice.
+
+Files without a batch (an older release's debris) or of an interrupted upgrade are deleted.
+A plain reader listing a folder at the moment such a file goes may get a "file not found"
+for it and should read again; that is the only time a file leaves a table tree.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from ._files import batch_of
+from ._layout import ACTIVE_DIR, PARTITIONED, STAGING_DIR, TABLE_SPECS, file_partition
+from ._state import State, write_state
+
+__all__ = ["adopt", "clear_staging", "final_index", "repair"]
+
+
+def final_index(root: Path, state: State) -> dict[str, tuple[int, str]]:
+    """run_id -> partition of every committed (finished) run in the trees."""
+    out: dict[str, tuple[int, str]] = {}
+    for f in state.files.get("runs", []):
+        part = file_partition(f)
+        for rid in pq.read_table(root / f, columns=["run_id"])["run_id"].to_pylist():
+            out[rid] = part  # type: ignore[assignment]
+    return out
+
+
+def repair(root: Path, state: State) -> str | None:
+    """Drop what the state names but is gone (e.g. lost in a power cut after state.json was
+    written): the partitions of lost tree files (their other files go back to adoption,
+    which keeps the complete units), lost active runs, a lost facts file. The affected
+    workspaces are marked incomplete, so their next sync lists everything."""
+    missing = {(t, f) for t, files in state.files.items() for f in files if not (root / f).exists()}
+    lost_active = [rid for rid, fs in state.active.items() if any(not (root / f).exists() for f in fs)]
+    lost_facts = state.facts is not None and not (root / state.facts).exists()
+    if not missing and not lost_active and not lost_facts:
+        return None
+    broken = {file_partition(f) for t, f in missing if t in PARTITIONED} - {None}
+    for table in PARTITIONED:
+        state.files[table] = [f for f in state.files.get(table, [])
+                              if file_partition(f) not in broken and (table, f) not in missing]
+    if any(t == "workspaces" for t, _ in missing):
+        state.files["workspaces"] = []
+    for rid in lost_active:
+        for f in state.active.pop(rid):
+            (root / f).unlink(missing_ok=True)
+    keys = {str(w) for w, _ in broken}  # type: ignore[misc]
+    if lost_facts:
+        state.facts = None
+    if lost_facts or lost_active:
+        keys |= set(state.workspaces)
+    for key in keys:
+        if key in state.workspaces:
+            state.workspaces[key].complete = False
+    state.generation += 1
+    write_state(root, state)
+    months = ", ".join(f"workspace {w} {m}" for w, m in sorted(broken))  # type: ignore[misc]
+    lost = len(missing) + len(lost_active) + int(lost_facts)
+    return (f"The cache at {root} had lost {lost} file(s); dropped the affected parts "
+            f"({months or 'active runs, facts or the workspaces table'}): their runs are fetched again.")
+
+
+def adopt(root: Path, state: State, final: dict[str, tuple[int, str]]) -> int:
+    """Adopt the complete units a killed sync left in the trees, delete the rest of its
+    files (see the module doc). Commits the state when it adopted anything.
+
+    Returns
+    -------
+    int
+        Runs adopted.
+    """
+    live = {f for files in state.files.values() for f in files}
+    orphans: dict[str, Path] = {}
+    for table in TABLE_SPECS:
+        base = root / table
+        if not base.is_dir():
+            continue
+        # Only files this package names (part-<...>.parquet[.tmp]) are ever touched.
+        for path in base.rglob("part-*.parquet*"):
+            rel = path.relative_to(root).as_posix()
+            if not path.is_file() or rel in live:
+                continue
+            if rel.endswith(".parquet"):
+                orphans[rel] = path
+            else:
+                path.unlink(missing_ok=True)  # an older release's .tmp
+    batches: dict[str, list[str]] = {}
+    for rel, path in list(orphans.items()):
+        batch = batch_of(path)
+        if batch is None or batch.get("kind") != "commit" or rel not in batch["files"]:
+            path.unlink(missing_ok=True)
+            del orphans[rel]
+        else:
+            batches.setdefault(batch["id"], batch["files"])
+    adopted = 0
+    dropped_active: list[str] = []
+    for files in batches.values():
+        units: dict[tuple[int, str] | None, list[str]] = defaultdict(list)
+        for f in files:
+            units[file_partition(f)].append(f)
+        for part, rels in units.items():
+            present = [r for r in rels if r in orphans]
+            runs_files = [r for r in rels if r.startswith("runs/")]
+            ids: list[str] = []
+            ok = part is not None and bool(runs_files) and len(present) == len(rels)
+            if ok:
+                try:
+                    for r in runs_files:
+                        ids += pq.read_table(orphans[r], columns=["run_id"])["run_id"].to_pylist()
+                except (OSError, ValueError):
+                    ok = False
+            if ok and not set(ids) & final.keys():
+                for r in rels:
+                    state.files.setdefault(r.split("/", 1)[0], []).append(r)
+                for rid in ids:
+                    final[rid] = part  # type: ignore[assignment]
+                    dropped_active += state.active.pop(rid, [])
+                adopted += len(ids)
+            else:
+                for r in present:
+                    orphans[r].unlink(missing_ok=True)
+            for r in present:
+                orphans.pop(r, None)
+    if adopted:
+        state.generation += 1
+        write_state(root, state)
+        for f in dropped_active:
+            (root / f).unlink(missing_ok=True)
+    _remove_empty_dirs(root)
+    return adopted
+
+
+def clear_staging(root: Path, state: State) -> None:
+    """Remove what a killed writer left half-written, and active files no state names."""
+    shutil.rmtree(root / STAGING_DIR, ignore_errors=True)
+    (root / "state.json.tmp").unlink(missing_ok=True)
+    live = {f for fs in state.active.values() for f in fs}
+    if state.facts:
+        live.add(state.facts)
+    for area in (ACTIVE_DIR, "_facts"):
+        base = root / area
+        if base.is_dir():
+            for path in base.rglob("*.parquet"):
+                if path.relative_to(root).as_posix() not in live:
+                    path.unlink(missing_ok=True)
+
+
+def _remove_empty_dirs(root: Path) -> None:
+    for top in (*TABLE_SPECS, ACTIVE_DIR):
+        base = root / top
+        if not base.is_dir():
+            continue
+        for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+            if d.name.startswith(("workspace_id=", "month=")) or d.parent.name == ACTIVE_DIR:
+                try:
+                    d.rmdir()  # only empty partition directories go
+                except OSError:
+                    pass
