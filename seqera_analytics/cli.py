@@ -243,7 +243,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"{cache.path} is not a seqera-analytics cache (no state.json). Sync into it first "
             f"(`seqera-analytics sync --workspace ORG/WS --cache {cache.path}`), or try the "
             "bundled runs with `seqera-analytics demo --cache DIR`.")
-    if not cache.state().files.get("runs"):
+    if not cache.state().files.get("runs") and not cache.state().active:
         raise _CacheEmpty(
             f"The cache at {cache.path} holds no runs. Run `seqera-analytics sync --workspace ORG/WS` "
             "first (or `seqera-analytics demo` to try the bundled example runs).")

@@ -1,11 +1,13 @@
 """What a report reads: the DataFrames a user holds, or a cache's committed files.
 
 Two ways in, one definition. From frames, only the columns a report names are handed to the
-engine, as Arrow (:mod:`._convert`). From a cache, the engine reads exactly the Parquet files
-its ``state.json`` lists as committed, read once per report (a killed sync can leave files no
-commit names; they are never read), with the workspace filter applied to the file list, the
-files a date window cannot touch skipped, and columns and the other filters pushed down to
-the scan. Either way the report sees the same columns, in the canonical form. Run filters
+engine, as Arrow (:mod:`._convert`). From a cache, the engine reads exactly the tasks files
+its ``state.json`` lists as committed plus those of the active area (runs not finished),
+read once per report (a killed sync can leave files no commit names; they are never read),
+with the workspace filter applied to the file list, the files a date window cannot touch
+skipped, and columns and the other filters pushed down to the scan. The runs (one row per
+run, small) come from :meth:`Cache.read_table`, so they carry the latest facts (labels,
+deleted, ``unlisted_since``...) the cache keeps apart from the runs files. Either way the report sees the same columns, in the canonical form. Run filters
 (pipeline, user, run status) select runs, and tasks through their runs.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from .._exceptions import CacheError, ReportError
 from ..frames.schema import RUN_STATUSES
@@ -70,7 +73,13 @@ class Sources:
 
     def _tasks_from(self, files: list[Path], all_runs: bool) -> ir.Table:
         assert self.cache is not None
-        t = self.engine.from_files("tasks", files, self.cache.path / "tasks", self.cleanup)
+        c = self.cache
+        active = [f for f in files if c.is_active_file(f)]
+        tree = [f for f in files if not c.is_active_file(f)]
+        t = self.engine.from_files("tasks", tree, c.path / "tasks", self.cleanup)
+        if active:  # runs not finished: in the active area, a tree of their own
+            more = self.engine.from_files("tasks", active, c.path / "_active" / "tasks", self.cleanup)
+            t = t.union(more) if tree else more
         t = t.select(*self.task_columns)
         if self.run_filter and not all_runs:
             assert self.runs is not None
@@ -342,8 +351,7 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                 src.task_files = c.committed_files("tasks", wids, state=state)
                 src.task_columns = task_cols
                 src.all_tasks = src._tasks_from(src.task_files, all_runs=True)
-            files = c.committed_files("runs", wids, state=state)
-            r = engine.from_files("runs", files, c.path / "runs", src.cleanup)
+            r = engine.from_arrow(_canonical_runs(c, wids), src.cleanup)
             deleted = deleted_runs(engine, r, req.window)
             if use_runs or deleted is not None:
                 # the partition columns too: tasks_of() finds a run's files with them
@@ -488,13 +496,24 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
                     src.close()
 
 
+def _canonical_runs(c: Cache, wids: list[int] | None) -> pa.Table:
+    """The cache's runs (facts overlaid) of some workspaces, in the canonical form."""
+    filt = None
+    if wids is not None:
+        filt = ds.field("workspace_id").isin(pa.array([0 if w is None else int(w) for w in wids], pa.int64()))
+    table = c.read_table("runs", filt)
+    schema = CANONICAL["runs"]
+    return pa.Table.from_arrays([table.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
 def _state_files(cache: Any) -> Any:
-    """The committed file lists, to tell a commit in between from damage."""
+    """The committed state's generation and file lists, to tell a commit in between from damage."""
     if cache is None:
         return None
     try:
         c = cache if isinstance(cache, Cache) else Cache(cache)
-        return c.state().files
+        st = c.state()
+        return st.generation, st.files, st.active, st.facts
     except (CacheError, OSError, TypeError, ValueError):
         return None
 

@@ -96,6 +96,30 @@ def _checked(table: str, rows: pa.Table, runs: pa.Table | None) -> pa.Table:
     return out.drop_columns(["workspace_id"])
 
 
+def _not_final(root: Path, state: State) -> set[str]:
+    """Runs of an older cache that must not stay in the trees: not finished (non-terminal
+    status), or finished with fewer task rows than their counts promise
+    (``tasks_succeeded + tasks_failed + tasks_cached``, when all three are known), so that
+    a later sync can still complete them (finished files are never rewritten)."""
+    rows: dict[str, int] = defaultdict(int)
+    for rel in dict.fromkeys(state.files.get("tasks", [])):
+        ids = pq.read_table(root / rel, columns=["run_id"])["run_id"]
+        counts = pc.value_counts(ids)
+        for rid, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+            rows[rid] += n
+    out: set[str] = set()
+    count_cols = ("tasks_succeeded", "tasks_failed", "tasks_cached")
+    for rel in dict.fromkeys(state.files.get("runs", [])):
+        names = pq.read_schema(root / rel).names
+        cols = ["run_id", "status", *(c for c in count_cols if c in names)]
+        for r in pq.read_table(root / rel, columns=cols).to_pylist():
+            counts = [r.get(c) for c in count_cols]
+            short = all(c is not None for c in counts) and rows.get(r["run_id"], 0) < sum(counts)
+            if r["status"] not in TERMINAL_RUN_STATUSES or short:
+                out.add(r["run_id"])
+    return out
+
+
 def upgrade(root: Path, state: State) -> tuple[State, str]:
     """Rewrite every file ``state`` lists in the current schema and commit the new state.
 
@@ -113,7 +137,7 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
     new_key: dict[str, tuple[int, str]] = {}
     counts = {"runs": 0, "tasks": 0}
     flagged = {"runs": 0, "tasks": 0}
-    running: set[str] = set()  # runs not finished: they go to the active area
+    running = _not_final(root, state)  # they go to the active area
     to_active: dict[tuple[str, str, tuple[int, str]], list[pa.Table]] = defaultdict(list)
     active: dict[str, list[str]] = defaultdict(list)
     # Tagged as an upgrade's: if the upgrade is killed, the next writer deletes these
@@ -145,9 +169,6 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
             rows = _conform(table, raw)
             if table == "runs":
                 rows = _checked(table, rows, None)
-                running.update(r for r, st in zip(rows.column("run_id").to_pylist(),
-                                                   rows.column("status").to_pylist())
-                               if st not in TERMINAL_RUN_STATUSES)
                 if part is not None:
                     runs_of[part] = pa.concat_tables([runs_of[part], rows]) if part in runs_of else rows
                     # a submit time found impossible moves its run to month=unknown

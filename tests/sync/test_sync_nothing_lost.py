@@ -72,14 +72,21 @@ def test_a_sync_stores_every_task_whatever_the_page_size_and_total(make_emulator
 
 
 def truncate_cached_tasks(cache: Path, rid: str, keep: int) -> None:
-    """Leave only the first ``keep`` task rows of a run, as an older client against a
-    capped server without totals would have cached it."""
+    """Leave only the first ``keep`` task rows of a run, as an older client (schema 2, which
+    rewrote partitions in place) against a capped server without totals would have cached
+    it: the upgrade moves such a run out of the write-once trees so the next sync completes it."""
+    import pyarrow.parquet as pq
+
     c = Cache(cache)
-    runs = c.read_table("runs", filter=pc.field("run_id") == rid)
-    tasks = c.read_table("tasks", filter=pc.field("run_id") == rid).sort_by("task_id").slice(0, keep)
-    with c.writer() as w:
-        w.put_runs(runs, tasks)
-        w.commit()
+    state = json.loads((c.path / "state.json").read_text())
+    for rel in state["files"]["tasks"]:
+        t = pq.read_table(c.path / rel)
+        if rid in t["run_id"].to_pylist():
+            ids = t.filter(pc.field("run_id") == rid).sort_by("task_id")["task_id"].to_pylist()[:keep]
+            t = t.filter((pc.field("run_id") != rid) | pc.field("task_id").isin(ids))
+            pq.write_table(t.replace_schema_metadata(None), c.path / rel)
+    state["schema_version"] = 2
+    (c.path / "state.json").write_text(json.dumps(state))
 
 
 def test_a_terminal_run_cached_short_is_fetched_again_then_left_alone(make_emulator, tmp_path):
