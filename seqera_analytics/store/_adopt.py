@@ -8,7 +8,8 @@ partition:
 
 * every file of the unit is in place (so is its runs file, which went last): the unit
   holds whole, finished runs; it is **adopted**, added to the state as it is, and those
-  runs count as cached (the sync does not fetch them again);
+  runs count as cached (they leave every workspace's ``pending`` list: the sync does not
+  fetch them again);
 * otherwise the unit is incomplete (its runs file never appeared, so no plain reader saw
   those runs, only, for a moment, some of their tasks): its files are deleted, and its runs
   are fetched by the next sync as if never written;
@@ -142,6 +143,10 @@ def adopt(root: Path, state: State, final: dict[str, tuple[int, str]]) -> int:
             for r in present:
                 orphans.pop(r, None)
     if adopted:
+        # Written now: no workspace's sync needs to fetch them again.
+        mine = set(final)
+        for ws in state.workspaces.values():
+            ws.pending = [r for r in ws.pending if r not in mine]
         state.generation += 1
         write_state(root, state)
         for f in dropped_active:

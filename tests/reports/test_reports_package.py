@@ -69,8 +69,8 @@ def test_reports_import_no_network_cache_or_fetch_code(path):
 def test_only_the_engine_reads_the_store_and_only_its_committed_files():
     """Reports reach the cache through one door: ``_inputs`` reads ``store.Cache``'s
     committed state (once per report) and the files it lists, their partitions and footer
-    time ranges (to skip files a window excludes), and resolves workspace names; nothing
-    else."""
+    time ranges (to skip files a window excludes), its runs table (facts overlaid), and
+    resolves workspace names; nothing else."""
     for path in sorted(PKG.glob("*.py")):
         store = [m for m in imported_modules(path) if m.startswith("seqera_analytics.store")]
         if path.name == "_inputs.py":
@@ -91,6 +91,8 @@ def test_only_the_engine_reads_the_store_and_only_its_committed_files():
         "time_ranges",
         "with_quality_findings",  # (issue 10: footer statistics, to skip clean files)
         "state",
+        "read_table",  # (issue 11: the runs, with the facts the cache keeps apart overlaid)
+        "is_active_file",  # (issue 11: runs not finished live outside the table trees)
     }, used
 
 
