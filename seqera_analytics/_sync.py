@@ -245,7 +245,7 @@ class _Syncer:
                         F.concat_tables(F.RUNS, runs), F.concat_tables(F.TASKS, tasks),
                         F.concat_tables(F.PROCESS_PROGRESS, progress),
                         F.concat_tables(F.PROCESS_METRICS, metrics) if self.metrics else None,
-                        final={f.run_id for f in batch if f.tables[0]["status"][0].as_py() in F.TERMINAL_RUN_STATUSES and (not f.short or (self.state is not None and self.state.short_refetches.get(f.run_id, 0) >= MAX_SHORT_REFETCHES))})  # noqa: E501
+                        final={f.run_id for f in batch if f.tables[0]["status"][0].as_py() in F.TERMINAL_RUN_STATUSES and (not f.short or (self.state is not None and self.state.short_refetches.get(f.run_id, 0) >= MAX_SHORT_REFETCHES))})
                 self.writer.commit()
                 return sum(f.tables[1].num_rows for f in batch)
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+import seqera_analytics
 from seqera_analytics import fetch, sync
 from seqera_analytics import frames as F
 from seqera_analytics.api import RetryPolicy
@@ -67,7 +68,7 @@ def test_an_active_run_lives_outside_the_trees_until_it_finishes(make_emulator, 
     (rid,) = emu.add_runs(1, BENCH, "RUNNING")
     cache = tmp_path / "c"
     do_sync(emu, cache)
-    finished = set(RAW[r]["meta"]["id"] for r in RAW if RAW[r]["meta"]["workspace"] == BENCH)
+    finished = {RAW[r]["meta"]["id"] for r in RAW if RAW[r]["meta"]["workspace"] == BENCH}
     assert set(plain_runs(cache).run_id) == finished  # a plain reader sees finished runs only
     assert rid in set(load_runs(cache=cache).run_id)  # the library sees it too
     assert sorted(load_tasks(run_ids=[rid], cache=cache).task_id) == emulator_tasks(emu, rid)
@@ -167,6 +168,7 @@ def test_unlisted_runs_are_marked_and_cleared(tmp_path):
 DIE_AT_COMMIT = """
 import os, sys
 import seqera_analytics.store._writer as W
+import seqera_analytics
 from seqera_analytics import fetch, sync
 from seqera_analytics.api import RetryPolicy
 real = W.write_state
@@ -185,9 +187,10 @@ def test_a_batch_a_killed_sync_left_is_adopted_not_fetched_again(make_emulator, 
     emu = make_emulator(rate_limit=None)
     emu.add_runs(6, BENCH, "SUCCEEDED")
     cache = tmp_path / "c"
-    env = {**os.environ, "TOWER_ACCESS_TOKEN": emu.token, "TOWER_API_ENDPOINT": emu.url}
+    here = str(Path(seqera_analytics.__file__).parents[1])
+    env = {**os.environ, "TOWER_ACCESS_TOKEN": emu.token, "TOWER_API_ENDPOINT": emu.url, "PYTHONPATH": here}
     proc = subprocess.run([sys.executable, "-c", DIE_AT_COMMIT, str(cache), "2", BENCH], env=env,
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, check=False)
     assert proc.returncode == 9, proc.stderr.decode()[-2000:]
     committed = set(Cache(cache).read_table("runs", columns=["run_id"])["run_id"].to_pylist())
     in_tree = set(plain_runs(cache).run_id)
@@ -238,8 +241,9 @@ def test_an_incomplete_batch_is_removed_and_its_runs_count_as_not_cached(tmp_pat
     with cache.writer() as w:
         w.put_runs(t[0]["runs"], t[0]["tasks"])
         w.commit()
+    env = {**os.environ, "PYTHONPATH": str(Path(seqera_analytics.__file__).parents[1])}
     proc = subprocess.run([sys.executable, "-c", KILLED_BEFORE_RUNS_FILES, str(cache.path), "1"],
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, env=env, check=False)
     assert proc.returncode == 9, proc.stderr.decode()[-2000:]
     first, rid = (x["runs"]["run_id"][0].as_py() for x in t)
     plain = pd.read_parquet(cache.path / "tasks")
