@@ -24,6 +24,8 @@ Everything is nullable: the API leaves many fields null or absent (API-NOTES §6
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -107,8 +109,9 @@ class TableSpec:
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    @property
+    @functools.cached_property
     def arrow_schema(self) -> pa.Schema:
+        # cached: writers conform thousands of per-run slices to it in one commit
         return pa.schema(
             [c.arrow_field() for c in self.columns],
             metadata={"seqera_analytics.table": self.name,

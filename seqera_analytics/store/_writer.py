@@ -26,7 +26,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import filelock
@@ -74,11 +74,18 @@ _PER_RUN = ("tasks", "process_progress", "process_metrics")
 
 @dataclass
 class _Entry:
-    """The latest put of one run in a commit."""
+    """The latest put of one run in a commit: where its rows are in the buffered puts."""
 
-    run: pa.Table  # one row
-    tables: dict[str, pa.Table | None] = field(default_factory=dict)  # None: keep what is cached
+    op: int  # index in CacheWriter._ops of the put holding its runs row
+    row: int  # its row there
+    part: tuple[int, str]  # (workspace_id, month) partition
+    src: dict[str, int | None]  # per-run table -> put holding its rows (None: keep cached)
     final: bool = False
+
+
+def _conform(table: str, rows: pa.Table) -> pa.Table:
+    schema = TABLE_SPECS[table].arrow_schema
+    return rows if rows.schema == schema else rows.select(schema.names).cast(schema)
 
 
 def _split_by_run(table: pa.Table) -> dict[str, pa.Table]:
@@ -91,6 +98,10 @@ def _split_by_run(table: pa.Table) -> dict[str, pa.Table]:
     ends = np.r_[starts[1:], len(ids)]
     taken = table.take(pa.array(order))
     return {sorted_ids[s]: taken.slice(s, e - s) for s, e in zip(starts, ends)}
+
+
+def _rows_of(table: pa.Table, run_ids: Sequence[str]) -> pa.Table:
+    return table.filter(pc.is_in(table["run_id"], value_set=pa.array(list(run_ids), pa.string())))
 
 
 class CacheWriter:
@@ -202,6 +213,12 @@ class CacheWriter:
                 stray = set(pc.unique(table["run_id"]).to_pylist()) - set(ids)
                 if stray:
                     raise ValueError(f"{name} rows for runs not being written: {sorted(stray)[:5]}")
+        # Conformed and partitioned once per call: a commit may carry 100,000 runs, so
+        # nothing below works run by run on Arrow objects.
+        runs = _conform("runs", runs)
+        given = {n: (_conform(n, t) if t is not None else None) for n, t in given.items()}
+        ws = [PERSONAL_WORKSPACE_ID if w is None else int(w) for w in runs["workspace_id"].to_pylist()]
+        parts = list(zip(ws, month_of(runs["submit"]).to_pylist()))
         if final is None:
             flags = [s in TERMINAL_RUN_STATUSES for s in runs["status"].to_pylist()]
         elif isinstance(final, bool):
@@ -209,7 +226,7 @@ class CacheWriter:
         else:
             chosen = set(final)
             flags = [r in chosen for r in ids]
-        self._ops.append(("put", runs, given, flags))
+        self._ops.append(("put", runs, given, flags, parts))
 
     def update_run_facts(self, runs: pa.Table) -> None:
         """Record, at the next commit, the fact columns (``labels``, ``deleted``,
@@ -247,10 +264,6 @@ class CacheWriter:
         return len({r for op in self._ops if op[0] == "put" for r in op[1]["run_id"].to_pylist()})
 
     # ------------------------------------------------------------------ reading own state
-    def _partition(self, row: pa.Table) -> tuple[int, str]:
-        ws = row["workspace_id"][0].as_py()
-        return (PERSONAL_WORKSPACE_ID if ws is None else int(ws)), month_of(row["submit"])[0].as_py()
-
     def _active_rows(self, rid: str, table: str) -> pa.Table | None:
         files = [f for f in self.state.active.get(rid, []) if f.split("/")[1] == table]
         return read_files(self.root, table, files) if files else None
@@ -270,7 +283,7 @@ class CacheWriter:
 
     def _workspace_of(self, rid: str, entries: dict[str, _Entry]) -> int | None:
         if rid in entries:
-            return self._partition(entries[rid].run)[0]
+            return entries[rid].part[0]
         if rid in self._final:
             return self._final[rid][0]
         for f in self.state.active.get(rid, []):
@@ -288,24 +301,20 @@ class CacheWriter:
         wanted |= {r for op in self._ops if op[0] == "put" for r in op[1]["run_id"].to_pylist()
                    if r in self._final}
         base = self._base_facts(wanted)
-        for op in self._ops:
+        for k, op in enumerate(self._ops):
             if op[0] == "put":
-                _, runs, given, flags = op
-                split = {n: (_split_by_run(t) if t is not None else None) for n, t in given.items()}
+                _, runs, given, flags, parts = op
+                put_facts = fact_values(runs)  # once per put: per-row calls cost ms each
                 for i, rid in enumerate(runs["run_id"].to_pylist()):
-                    row = runs.slice(i, 1)
-                    new = fact_values(row)[rid]
+                    new = put_facts[rid]
                     if rid in self._final:  # written once: its facts change, nothing else
                         kept = facts.get(rid, base.get(rid, {})).get("unlisted_since")
                         facts[rid] = {**new, "unlisted_since": kept}
                         continue
                     prev = entries.get(rid)
-                    entry = _Entry(row, dict(prev.tables) if prev else {n: None for n in _PER_RUN},
-                                   flags[i])
-                    for n, parts in split.items():
-                        if parts is not None:
-                            entry.tables[n] = parts.get(rid, TABLE_SPECS[n].arrow_schema.empty_table())
-                    entries[rid] = entry
+                    src = dict(prev.src) if prev else dict.fromkeys(_PER_RUN)
+                    src.update({n: k for n, t in given.items() if t is not None})
+                    entries[rid] = _Entry(k, i, parts[i], src, flags[i])
                     base[rid] = new  # what its new files will say
                     if rid in facts:
                         facts[rid] = {**new, "unlisted_since": facts[rid].get("unlisted_since")}
@@ -338,22 +347,24 @@ class CacheWriter:
             Runs committed (written into the trees or the active area).
         """
         entries, facts, facts_changed = self._resolve()
-        tree: dict[tuple[int, str], dict[str, list[pa.Table]]] = {}
+        tree = self._gather_tree({r: e for r, e in entries.items() if e.final})
         active: dict[str, list[tuple[str, pa.Table]]] = {}
+        splits: dict[tuple[int, str], dict[str, pa.Table]] = {}  # (put, table) -> per run
         for rid, e in entries.items():
-            w, m = self._partition(e.run)
-            tables = {"runs": e.run}
-            for n in _PER_RUN:
-                t = e.tables.get(n)
-                tables[n] = self._active_rows(rid, n) if t is None else t
             if e.final:
-                part = tree.setdefault((w, m), {})
-                for n, t in tables.items():
-                    if t is not None and t.num_rows:
-                        part.setdefault(n, []).append(t)
-            else:
-                active[rid] = [(active_dir(n, w, m), t) for n, t in tables.items()
-                               if t is not None and t.num_rows]
+                continue
+            w, m = e.part
+            tables: dict[str, pa.Table | None] = {"runs": self._ops[e.op][1].slice(e.row, 1)}
+            for n in _PER_RUN:
+                k = e.src[n]
+                if k is None:
+                    tables[n] = self._active_rows(rid, n)
+                else:
+                    if (k, n) not in splits:
+                        splits[k, n] = _split_by_run(self._ops[k][2][n])
+                    tables[n] = splits[k, n].get(rid)
+            active[rid] = [(active_dir(n, w, m), t) for n, t in tables.items()
+                           if t is not None and t.num_rows]
         staged: list[tuple[Any, str]] = []
         late: list[tuple[Any, str]] = []  # the runs files: moved last
         rest: list[tuple[Any, str]] = []
@@ -363,8 +374,7 @@ class CacheWriter:
             for (w, m), tables in sorted(tree.items()):
                 for n in (*_PER_RUN, "runs"):
                     if n in tables:
-                        rows = concat_tables(TABLE_SPECS[n], tables[n])
-                        batch_files.append((n, new_file_name(partition_dir(n, w, m)), rows))
+                        batch_files.append((n, new_file_name(partition_dir(n, w, m)), tables[n]))
             batch = {"id": uuid.uuid4().hex, "kind": "commit", "files": [f for _, f, _ in batch_files]}
             for n, rel, rows in batch_files:
                 (late if n == "runs" else staged).append((stage(self.root, n, rows, batch), rel))
@@ -412,14 +422,46 @@ class CacheWriter:
                 (self.root / rel).unlink(missing_ok=True)
             raise
         self.state = new_state
-        for (w, m), tables in tree.items():
-            for rid in pa.concat_tables(t.select(["run_id"]) for t in tables["runs"])["run_id"].to_pylist():
-                self._final[rid] = (w, m)
+        for rid, e in entries.items():
+            if e.final:
+                self._final[rid] = e.part
         self._facts = facts
         for f in dropped:
             (self.root / f).unlink(missing_ok=True)
         self._ops, self._workspaces = [], None
         return len(entries)
+
+    def _gather_tree(self, entries: dict[str, _Entry]) -> dict[tuple[int, str], dict[str, pa.Table]]:
+        """The rows of final runs, per partition and table (tables without rows left out),
+        taken from the buffered puts in one vectorized step per put and table."""
+        groups: dict[tuple[int, str], list[str]] = {}
+        for rid, e in entries.items():
+            groups.setdefault(e.part, []).append(rid)
+        tree: dict[tuple[int, str], dict[str, pa.Table]] = {}
+        for part, rids in groups.items():
+            out: dict[str, pa.Table] = {}
+            by_op: dict[int, list[int]] = {}
+            for rid in rids:
+                by_op.setdefault(entries[rid].op, []).append(entries[rid].row)
+            out["runs"] = concat_tables(TABLE_SPECS["runs"], [
+                self._ops[k][1].take(pa.array(rows, pa.int64())) for k, rows in by_op.items()])
+            for n in _PER_RUN:
+                by_src: dict[int, list[str]] = {}
+                pieces: list[pa.Table] = []
+                for rid in rids:
+                    k = entries[rid].src[n]
+                    if k is None:
+                        cached = self._active_rows(rid, n)
+                        if cached is not None:
+                            pieces.append(cached)
+                    else:
+                        by_src.setdefault(k, []).append(rid)
+                pieces += [_rows_of(self._ops[k][2][n], ids) for k, ids in by_src.items()]
+                rows = concat_tables(TABLE_SPECS[n], pieces)
+                if rows.num_rows:
+                    out[n] = rows
+            tree[part] = out
+        return tree
 
     def _same_workspaces(self, table: pa.Table) -> bool:
         files = self.state.files.get("workspaces", [])
