@@ -56,7 +56,15 @@ from tqdm.auto import tqdm
 
 from . import frames as F
 from ._exceptions import APIError, CacheError, NotFoundError, PermissionDeniedError
-from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync, task_rows_at_least, task_rows_hint
+from .api import (
+    AsyncSeqeraClient,
+    ClientConfig,
+    SeqeraClient,
+    run_sync,
+    task_rows_at_least,
+    task_rows_final,
+    task_rows_hint,
+)
 from ._time import parse_instant
 from .fetch import runs_search
 from .store import PERSONAL_WORKSPACE_ID, Cache, CacheWriter, WorkspaceState
@@ -166,10 +174,11 @@ class _Fetched:
 
 class _Syncer:
     def __init__(self, client: AsyncSeqeraClient, writer: CacheWriter, *, metrics: bool,
-                 show_progress: bool, commit_every_s: float) -> None:
+                 show_progress: bool, commit_every_s: float, progress: bool = False) -> None:
         self.client = client
         self.writer = writer
         self.metrics = metrics
+        self.progress = progress
         self.show_progress = show_progress
         self.commit_every_s = commit_every_s
         self.ready: list[_Fetched] = []
@@ -270,20 +279,30 @@ class _Syncer:
 
     # -------------------------------------------------------------- fetching
     async def fetch_one(self, el: dict[str, Any], ws_id: int | None) -> None:
-        """Fetch one run's tasks, progress (unless listed) and metrics; build its tables."""
+        """Fetch one run's tasks, and its metrics if asked; build its tables.
+
+        A finished run's load (``runs`` load columns, ``process_progress``) is derived from
+        its tasks (:func:`frames.progress_from_tasks`): its task pages are its only requests.
+        ``/progress`` is fetched for runs still active (their ``pending`` tasks have no rows
+        yet) and, with ``progress=True``, for every run (the Platform's own peaks and
+        ``net_cost``), unless the listing already carried it.
+        """
         rid = _run_id(el)
         ws = el.get("workspaceId", ws_id)
         wf = el.get("workflow") or {}
         prog = el.get("progress") if isinstance(el.get("progress"), dict) else {}
-        need_progress = not isinstance(prog.get("workflowProgress"), dict)
+        terminal = wf.get("status") in F.TERMINAL_RUN_STATUSES
+        served = isinstance(prog.get("workflowProgress"), dict)
+        need_progress = not served and (self.progress or not terminal)
         prog_job = asyncio.ensure_future(self.client.get_progress(rid, ws)) if need_progress else None
 
         async def expected() -> int | None:
-            # Asked only when a short task page leaves the end open; the /progress request is
-            # already on its way, so the counts cost no request of their own.
+            # Asked only when a short task page leaves the end open; the /progress request,
+            # when there is one, is already on its way, so the counts cost no request of their own.
             return task_rows_hint(wf, await asyncio.shield(prog_job) if prog_job else prog)
 
-        coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord, expected=expected)]
+        coros: list[Any] = [self.client.list_tasks(rid, ws, record_type=F.TaskRecord, expected=expected,
+                                                   complete_at=task_rows_final(wf))]
         if prog_job is not None:
             coros.append(prog_job)
         if self.metrics:
@@ -297,15 +316,19 @@ class _Syncer:
         if need_progress:
             prog = next(got)
         mets = next(got) if self.metrics else None
-        bound = task_rows_at_least(wf, prog) if wf.get("status") in F.TERMINAL_RUN_STATUSES else None
+        # Only counts the server sent can say the rows are short (derived ones come from them).
+        bound = task_rows_at_least(wf, prog if served or need_progress else None) if terminal else None
         short = bound is not None and len(tasks) < bound
         if short:
             log.warning("run %s: the server listed %d task rows, its counts say at least %d", rid, len(tasks), bound)
         # Built here, between paced requests, rather than in the commit thread.
+        task_rows = F.tasks_table(tasks, run_id=rid, workspace_id=ws)
+        if not (served or need_progress):
+            prog = F.progress_from_tasks(task_rows, wf.get("stats"))
         run = F.runs_table([{**el, "progress": prog}], workspace_id=ws_id)
         self.ready.append(_Fetched(rid, short, (
             run,
-            F.check_tasks_against_runs(F.tasks_table(tasks, run_id=rid, workspace_id=ws), run),
+            F.check_tasks_against_runs(task_rows, run),
             F.process_progress_table(prog, run_id=rid, workspace_id=ws),
             F.process_metrics_table(mets, run_id=rid, workspace_id=ws) if mets is not None else None,
         )))
@@ -318,7 +341,7 @@ def _cached_counts(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = None, since: Any = None, *,
-                     cache: Cache | str | Path | None = None, metrics: bool = False,
+                     cache: Cache | str | Path | None = None, metrics: bool = False, progress: bool = False,
                      show_progress: bool = True, commit_every_s: float = 10.0,
                      wait_for_lock_s: float = 0.0) -> SyncSummary:
     """Async form of :func:`sync` for callers with their own event loop and client."""
@@ -327,7 +350,8 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
     before = client.stats.copy()
     since_ts = parse_instant(since, "since")
     with c.writer(wait_s=wait_for_lock_s) as writer:
-        s = _Syncer(client, writer, metrics=metrics, show_progress=show_progress, commit_every_s=commit_every_s)
+        s = _Syncer(client, writer, metrics=metrics, show_progress=show_progress, commit_every_s=commit_every_s,
+                    progress=progress)
         ws_id, ws_name = await s.resolve(workspace)
         key = PERSONAL_WORKSPACE_ID if ws_id is None else ws_id
         summary = SyncSummary(ws_name, ws_id, cache=c.path, rebuilt=writer.rebuilt, repaired=writer.repaired)
@@ -470,8 +494,9 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | None = No
 
 
 def sync(workspace: str | int | None = None, since: Any = None, *, cache: Cache | str | Path | None = None,
-         client: SeqeraClient | None = None, metrics: bool = False, show_progress: bool = True,
-         commit_every_s: float = 10.0, wait_for_lock_s: float = 0.0, **client_options: Any) -> SyncSummary:
+         client: SeqeraClient | None = None, metrics: bool = False, progress: bool = False,
+         show_progress: bool = True, commit_every_s: float = 10.0, wait_for_lock_s: float = 0.0,
+         **client_options: Any) -> SyncSummary:
     """Bring the cache up to date with a workspace (incremental, crash-safe).
 
     Parameters
@@ -488,6 +513,11 @@ def sync(workspace: str | int | None = None, since: Any = None, *, cache: Cache 
     metrics : bool
         Also fetch ``/metrics`` per run (one more request per run; the quartiles can be
         derived from tasks, so off by default).
+    progress : bool
+        Also fetch ``/progress`` for finished runs (one more request each). Without it a
+        finished run's load columns are derived from its tasks (``frames._load``: exact for
+        cost, memory, bytes and counters, CPU time within the second rounding of task times,
+        peaks approximate) and ``net_cost`` is null; active runs always get ``/progress``.
     commit_every_s : float
         Commit fetched runs at least this often [s].
     wait_for_lock_s : float
@@ -507,7 +537,7 @@ def sync(workspace: str | int | None = None, since: Any = None, *, cache: Cache 
     owned = client is None
     c = client if client is not None else SeqeraClient(ClientConfig.from_env(**client_options))
     try:
-        return run_sync(async_sync(c.aio, workspace, since, cache=cache, metrics=metrics,
+        return run_sync(async_sync(c.aio, workspace, since, cache=cache, metrics=metrics, progress=progress,
                                    show_progress=show_progress, commit_every_s=commit_every_s,
                                    wait_for_lock_s=wait_for_lock_s))
     finally:

@@ -63,7 +63,10 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
                    help="only runs submitted on or after this UTC date, e.g. 2025-01-01 (default: all history; "
                         "a later sync without --since fetches the rest)")
     p.add_argument("--metrics", action="store_true", help="also fetch /metrics per run (one more request each)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress", action="store_true",
+                   help="also fetch /progress per finished run (the Platform's own peaks and net_cost; one "
+                        "more request each; by default a finished run's load is derived from its tasks)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (not the opposite of --progress)")
     p.add_argument("--commit-every", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS)
     _add_cache_arg(p)
     _add_client_args(p)
@@ -73,7 +76,7 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 def _cmd_sync(args: argparse.Namespace) -> int:
     from ._sync import sync
 
-    summary = sync(args.workspace, args.since, cache=args.cache, metrics=args.metrics,
+    summary = sync(args.workspace, args.since, cache=args.cache, metrics=args.metrics, progress=args.progress,
                    show_progress=not args.no_progress, commit_every_s=args.commit_every,
                    **_client_options(args))
     print(summary)

@@ -16,7 +16,7 @@ from ._config import (
     Secret,
 )
 from ._logging import install_redaction, redact
-from ._paging import task_rows_at_least, task_rows_hint
+from ._paging import task_rows_at_least, task_rows_final, task_rows_hint
 from ._sync import SeqeraClient, run_sync
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "redact",
     "run_sync",
     "task_rows_at_least",
+    "task_rows_final",
     "task_rows_hint",
 ]
 

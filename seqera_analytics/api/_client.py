@@ -561,7 +561,8 @@ class AsyncSeqeraClient:
         return [item.task for item in page.tasks], total
 
     async def list_tasks(self, run_id: str, workspace_id: int | None, *, record_type: Any = dict,
-                         search: str | None = None, expected: Expected = None) -> list[Any]:
+                         search: str | None = None, expected: Expected = None,
+                         complete_at: int | None = None) -> list[Any]:
         """Every task row of a run (``GET /workflow/{id}/tasks``), unwrapped, each once.
 
         One row per attempt: a retried task has a row per attempt (distinct ``taskId``).
@@ -581,6 +582,11 @@ class AsyncSeqeraClient:
             Task rows the run's own counts suggest [rows] (``task_rows_hint`` of its
             ``workflow.stats`` / ``/progress``); a callable, possibly async, is called only
             when a short page leaves it open. Ignored with ``search`` (counts cover all tasks).
+        complete_at : int or None
+            The run's exact row count (``task_rows_final`` of a succeeded run's
+            ``workflow.stats``): paging ends once that many rows arrived, saving the page that
+            would only confirm the end when the count is a multiple of 100. Ignored with
+            ``search``.
 
         Returns
         -------
@@ -599,7 +605,8 @@ class AsyncSeqeraClient:
         async def page(offset: int) -> tuple[list[Any], int | None]:
             return await self._tasks_page(run_id, workspace_id, offset, record_type, search)
 
-        return await collect_pages(page, path=path, key=_task_key, expected=None if search else expected)
+        return await collect_pages(page, path=path, key=_task_key, expected=None if search else expected,
+                                   complete_at=None if search else complete_at)
 
 
 def _segment(value: Any) -> str:

@@ -14,9 +14,13 @@ rows exist:
 If either says more rows exist, paging goes on at the server's real page size, and the
 offset moves on by the rows actually received. It stops when the target is reached, when
 a page comes back empty (the server has nothing more, whatever its counts say), or at
-:data:`MAX_PAGES`. A page of the full asked size always leads to another request, so a
-total that is too small loses nothing. **Neither total nor counts**: a short page is the
-end, which is what tw and nf-aggregate do (the only documented behaviour).
+:data:`MAX_PAGES`. A page of the full asked size leads to another request, so a total that
+is too small loses nothing, with one exception that saves a request per run whose row count
+is a multiple of 100: a **succeeded** run's ``workflow.stats`` (``succeedCount +
+failedCount + cachedCount``, set by Nextflow when the run ends) is its exact row count
+(:func:`task_rows_final`), so the listing ends once that many distinct rows arrived, full
+page or not, unless the response's ``total`` says more. **Neither total nor counts**: a
+short page is the end, which is what tw and nf-aggregate do (the only documented behaviour).
 
 This module has no pandas and does no I/O of its own: the client passes a coroutine that
 fetches one page.
@@ -32,7 +36,7 @@ from typing import Any, Union
 from .._exceptions import InvalidResponseError
 from ._config import PAGE_SIZE
 
-__all__ = ["MAX_PAGES", "collect_pages", "no_progress", "task_rows_at_least", "task_rows_hint"]
+__all__ = ["MAX_PAGES", "collect_pages", "no_progress", "task_rows_at_least", "task_rows_final", "task_rows_hint"]
 
 #: Safety net against endless paging: 100,000 pages is 10 million rows of one listing.
 MAX_PAGES = 100_000
@@ -128,6 +132,25 @@ def task_rows_hint(workflow: Mapping[str, Any] | None, progress: Mapping[str, An
     return max(found) + (_sum(_workflow_progress(progress), _PROGRESS_ACTIVE) or 0)
 
 
+def task_rows_final(workflow: Mapping[str, Any] | None) -> int | None:
+    """The exact task rows of a succeeded run, from its own record (no request).
+
+    ``workflow.stats`` ``succeedCount + failedCount + cachedCount`` when ``workflow.status``
+    is ``SUCCEEDED``: every task of such a run finished as one of those (measured equal to
+    the rows on all five bundled real runs, e.g. 3dLeF2W4ju5og4: 260 + 19 + 0 = 279).
+    ``None`` for any other status: a failed or cancelled run can also have ``ABORTED`` rows,
+    which no ``WfStats`` count covers (SPEC ``WfStats``), and an active run's stats are null.
+
+    Returns
+    -------
+    int or None
+        A row count [rows].
+    """
+    if not isinstance(workflow, Mapping) or workflow.get("status") != "SUCCEEDED":
+        return None
+    return _sum(workflow.get("stats"), _STATS_ROWS)
+
+
 async def _resolve(expected: Expected) -> int | None:
     if expected is None or isinstance(expected, int):
         return expected
@@ -152,7 +175,8 @@ def _too_many_pages(path: str) -> InvalidResponseError:
 
 
 async def collect_pages(fetch_page: Callable[[int], Awaitable[Page]], *, path: str,
-                        key: Callable[[Any], Any], expected: Expected = None) -> list[Any]:
+                        key: Callable[[Any], Any], expected: Expected = None,
+                        complete_at: int | None = None) -> list[Any]:
     """Every row of an offset-paged listing, each once (see the module docstring for when it ends).
 
     Parameters
@@ -168,6 +192,10 @@ async def collect_pages(fetch_page: Callable[[int], Awaitable[Page]], *, path: s
         Rows the caller's own counts suggest (:func:`task_rows_hint`); a callable (sync or
         async) is called only when a short page leaves the question open, so a count that
         costs a request is paid for only by listings that need it.
+    complete_at : int or None
+        The exact row count the caller knows (:func:`task_rows_final`): once that many
+        distinct rows arrived the listing ends, even on a full page, unless ``total`` says
+        more.
 
     Returns
     -------
@@ -199,7 +227,9 @@ async def collect_pages(fetch_page: Callable[[int], Awaitable[Page]], *, path: s
     asked: int | None = None  # the caller's counts, asked for once, when first needed
     asked_done = careful = False
     while items:
-        target = total
+        if complete_at is not None and len(out) >= complete_at and (total is None or offset >= total):
+            break  # the run's own count says every row is here: no page to confirm it
+        target = total if total is not None else complete_at
         if len(items) < PAGE_SIZE and (target is None or offset >= target):
             if not asked_done:
                 asked, asked_done = await _resolve(expected), True

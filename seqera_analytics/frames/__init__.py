@@ -20,6 +20,7 @@ from ._build import (
     tasks_table,
     workspaces_table,
 )
+from ._load import DERIVED_LOAD_FIELDS, PROGRESS_ONLY_FIELDS, progress_from_tasks
 from ._quality import IMPLAUSIBLE, QUALITY_CLASSES, check_tasks_against_runs, machine_capacity
 from .records import TaskRecord, record_type
 from .schema import (
@@ -38,9 +39,11 @@ from .schema import (
 )
 
 __all__ = [
+    "DERIVED_LOAD_FIELDS",
     "IMPLAUSIBLE",
     "PROCESS_METRICS",
     "PROCESS_PROGRESS",
+    "PROGRESS_ONLY_FIELDS",
     "QUALITY_CLASSES",
     "RUNS",
     "RUN_STATUSES",
@@ -62,6 +65,7 @@ __all__ = [
     "machine_capacity",
     "process_metrics_table",
     "process_progress_table",
+    "progress_from_tasks",
     "record_type",
     "runs_table",
     "tasks_table",

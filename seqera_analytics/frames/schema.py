@@ -171,7 +171,10 @@ RUNS = TableSpec(
     endpoint="GET /workflow list elements (or GET /workflow/{id}) plus .progress.workflowProgress "
     "of GET /workflow/{id}/progress",
     key=("run_id",),
-    doc="One row per workflow run, with its run-level load (totals over its tasks).",
+    doc="One row per workflow run, with its run-level load (totals over its tasks). A sync "
+    "derives a finished run's load from its tasks (frames._load: exact for cost, memory, bytes "
+    "and counters, CPU time within 1 s per task and cpu, peaks approximate, net_cost null) "
+    "instead of requesting /progress, unless asked (sync --progress); active runs get /progress.",
     columns=(
         _c("run_id", STR, "workflow.id", "", "workflow run id (short base62 string)"),
         _c("workspace_id", I64, "workspaceId", "", "workspace id"),

@@ -146,3 +146,29 @@ def test_counts_rule_takes_the_smaller_source_and_needs_every_counter():
     assert task_rows_at_least({"stats": None}, {"workflowProgress": {"succeeded": 3, "failed": None, "cached": 0}}) is None
     assert task_rows_at_least({"stats": {"succeedCount": True, "failedCount": 0, "cachedCount": 0}}, None) is None
     assert task_rows_hint(None, None) is None
+
+
+@pytest.mark.parametrize("total", [None, "real"])
+def test_a_known_exact_count_ends_paging_on_a_full_page(total):
+    # 200 rows in full pages of 100: the run's own count (a succeeded run's workflow.stats)
+    # says where the listing ends, so no page is asked only to find it empty.
+    calls: list[int] = []
+    tasks = list_tasks(capped_server(200, 100, total=total, calls=calls), complete_at=200)
+    assert len(tasks) == 200 and sorted(calls) == [0, 100]
+
+
+def test_a_count_that_understates_does_not_stop_paging_where_total_says_more():
+    calls: list[int] = []
+    tasks = list_tasks(capped_server(250, 100, calls=calls), complete_at=200)
+    assert [t["taskId"] for t in tasks] == list(range(1, 251)) and sorted(calls) == [0, 100, 200]
+
+
+def test_task_rows_final_only_for_succeeded_runs():
+    from seqera_analytics.api import task_rows_final
+
+    wf = RAW["3dLeF2W4ju5og4"]["workflow"]
+    s = wf["stats"]
+    assert task_rows_final(wf) == s["succeedCount"] + s["failedCount"] + s["cachedCount"] == len(
+        RAW["3dLeF2W4ju5og4"]["tasks"])
+    assert task_rows_final({**wf, "status": "FAILED"}) is None  # ABORTED rows are in no count
+    assert task_rows_final({**wf, "status": "SUCCEEDED", "stats": None}) is None
