@@ -10,8 +10,11 @@ How a sync decides what to fetch:
    history (the last sync finished), paging stops at the first run that is cached, in a
    terminal state and unchanged (same ``status`` and ``lastUpdated``): everything older is
    final. After an interrupted sync the whole list is read (only ~1 request per 99 runs).
-3. New runs and changed runs get their tasks, ``/progress`` (unless the listing carried
-   it) and, if asked, ``/metrics`` fetched. Cached runs that were still active and lie
+3. New runs and changed runs get their tasks fetched, and nothing else for a finished run:
+   its load is derived from its tasks (``frames._load``), a succeeded run's
+   ``workflow.stats`` ends its task paging on a full page. ``/progress`` is fetched for runs
+   still active, and for every run with ``progress=True`` (unless the listing carried it);
+   ``/metrics`` if asked. Cached runs that were still active and lie
    older than the stop point are refreshed through ``GET /workflow/{id}``. A run that was
    terminal when cached is not fetched again, with two exceptions (below): it is pending,
    or it is short.
@@ -29,7 +32,8 @@ until they are written.
 
 **Short runs** (the rule for counts). A cached run in a terminal state is fetched again
 when its cached task rows are fewer than :func:`~seqera_analytics.api.task_rows_at_least`
-of its counts: ``succeeded + failed + cached`` of its cached ``/progress`` counters and,
+of its counts: ``succeeded + failed + cached`` of its cached counters (``/progress``'s, or
+``workflow.stats``'s when the load was derived) and,
 when the listing shows it, ``succeedCount + failedCount + cachedCount`` of
 ``workflow.stats``, the smaller of the two. Task rows are one per attempt, and these three
 counters count attempts (a retried task is a FAILED row plus a COMPLETED one; on all the
