@@ -299,6 +299,10 @@ def reconcile_costs(
 ) -> Any:
     """Compare, per run, the sum of task cost with the run's Seqera cost.
 
+    A cache synced without ``--progress`` holds a finished run's cost as derived from its
+    tasks (``frames._load``), which reconciles by construction; sync with ``--progress`` to
+    check the Platform's own run totals against the tasks.
+
     Parameters
     ----------
     tasks : pandas.DataFrame

@@ -60,10 +60,20 @@ CALLS = {
 }
 
 
+@pytest.fixture(scope="module")
+def cached_frames(cache):
+    """The cache's runs and tasks as frames: the same rows (a sync derives a finished run's
+    load from its tasks, so the bundles' /progress values differ in CPU time and net cost)."""
+    from seqera_analytics.store import load_runs, load_tasks
+
+    return load_tasks(cache=cache.path), load_runs(cache=cache.path)
+
+
 @pytest.mark.parametrize("name", list(CALLS))
-def test_the_cache_path_gives_the_frame_path_rows(cache, data, name):
+def test_the_cache_path_gives_the_frame_path_rows(cache, cached_frames, name):
     fn, kwargs = CALLS[name]
-    frames = (data.tasks,) if fn is R.task_attempts else (data.tasks, data.runs)
+    tasks, runs = cached_frames
+    frames = (tasks,) if fn is R.task_attempts else (tasks, runs)
     from_frames = fn(*frames, **kwargs)
     from_cache = fn(cache=cache.path, **kwargs)
     assert len(from_cache) > 0
