@@ -28,8 +28,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "Cache": "store",
     "RunData": "fetch",
-    "SyncSummary": "_sync",
-    "async_sync": "_sync",
+    "MultiSyncSummary": "ingest",
+    "SyncSummary": "ingest",
+    "async_sync": "ingest",
     "connect": "fetch",
     "fetch_metrics": "fetch",
     "fetch_progress": "fetch",
@@ -43,7 +44,7 @@ _LAZY = {
     "load_runs": "store",
     "load_tasks": "store",
     "load_workspaces": "store",
-    "sync": "_sync",
+    "sync": "ingest",
 }
 _SUBMODULES = ("frames", "plots", "reports", "widgets")
 

@@ -51,17 +51,33 @@ def _client_options(args: argparse.Namespace) -> dict[str, object]:
     return opts
 
 
+#: ``sync`` exit status when some workspaces could not be synced (403/404) and the rest were.
+EXIT_PARTIAL = 3
+
+
 def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "sync", help="fetch a workspace's runs and tasks into the local Parquet cache (incremental)",
-        description="Fetch a workspace's runs, tasks and progress into the cache. Only new and "
-                    "changed runs are fetched; an interrupted sync is completed by the next one. "
-                    "Uses TOWER_ACCESS_TOKEN and TOWER_API_ENDPOINT like tw.")
-    p.add_argument("--workspace", "-w", metavar="ORG/WS",
-                   help="workspace as org/workspace or numeric id (default: $TOWER_WORKSPACE_ID)")
+        "sync", help="fetch workspaces' runs and tasks into the Parquet cache (incremental)",
+        description="Fetch the runs, tasks and load of one workspace, several, an organization's or all the "
+                    "token can see into the cache. Only new and changed runs are fetched; an interrupted sync "
+                    "is completed by the next one. Uses TOWER_ACCESS_TOKEN and TOWER_API_ENDPOINT like tw.",
+        epilog="Exit status: 0 when every workspace was synced (runs that could not be fetched are listed and "
+               f"stay pending for the next sync); {EXIT_PARTIAL} when some workspaces could not be synced "
+               "(403/404, listed) and the others were; 1 on an error that stopped the sync (what was fetched "
+               "is kept); 2 on bad arguments.")
+    p.add_argument("--workspace", "-w", metavar="ORG/WS", action="append",
+                   help="workspace as org/workspace or numeric id; repeat for several "
+                        "(default: $TOWER_WORKSPACE_ID, else the personal workspace)")
+    p.add_argument("--org", metavar="ORG", help="every workspace of this organization (name or id)")
+    p.add_argument("--all", action="store_true", dest="all_workspaces",
+                   help="every workspace the token can see (not the personal one: see --include-personal)")
+    p.add_argument("--include-personal", action="store_true", help="with --all: the personal workspace too")
     p.add_argument("--since", metavar="DATE",
                    help="only runs submitted on or after this UTC date, e.g. 2025-01-01 (default: all history; "
                         "a later sync without --since fetches the rest)")
+    p.add_argument("--full", action="store_true",
+                   help="read every listing to its end to find runs the Platform no longer lists (done "
+                        "automatically every 7 days; one request per 99 runs)")
     p.add_argument("--metrics", action="store_true", help="also fetch /metrics per run (one more request each)")
     p.add_argument("--progress", action="store_true",
                    help="also fetch /progress per finished run (the Platform's own peaks and net_cost; one "
@@ -74,13 +90,18 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from ._sync import sync
+    from .ingest import MultiSyncSummary, sync
 
-    summary = sync(args.workspace, args.since, cache=args.cache, metrics=args.metrics, progress=args.progress,
-                   show_progress=not args.no_progress, commit_every_s=args.commit_every,
-                   **_client_options(args))
+    if args.include_personal and not args.all_workspaces:
+        raise _UsageError("--include-personal goes with --all")
+    names = args.workspace or []
+    one = not args.all_workspaces and args.org is None and len(names) <= 1
+    summary = sync(names[0] if one and names else (None if one else names), args.since, org=args.org,
+                   all_workspaces=args.all_workspaces, include_personal=args.include_personal, full=args.full,
+                   cache=args.cache, metrics=args.metrics, progress=args.progress,
+                   show_progress=not args.no_progress, commit_every_s=args.commit_every, **_client_options(args))
     print(summary)
-    return 0
+    return EXIT_PARTIAL if isinstance(summary, MultiSyncSummary) and not summary.ok else 0
 
 
 def _add_cache(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -237,7 +258,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if args.config and args.kind != "efficiency":
         raise _UsageError("--config goes with `report efficiency` (the right-sizing config)")
     if args.sync:
-        from ._sync import sync
+        from .ingest import sync
 
         print(sync(args.workspace, cache=args.cache, show_progress=True, **_client_options(args)))
     cache = Cache(args.cache)

@@ -30,10 +30,10 @@ from typing import Any
 import pandas as pd
 
 from . import reports
-from ._sync import SyncSummary, sync
 from ._text import text_table
 from .api import SeqeraClient
 from .fetch import connect
+from .ingest import SyncSummary, sync
 from .store import Cache
 
 __all__ = ["DemoResult", "NotebookBackend", "build_demo_cache", "notebook_backend", "run_demo"]

@@ -29,7 +29,14 @@ from tqdm.auto import tqdm
 from . import frames as F
 from ._exceptions import DataFormatError
 from ._time import parse_instant
-from .api import AsyncSeqeraClient, ClientConfig, SeqeraClient, run_sync, task_rows_hint
+from .api import (
+    AsyncSeqeraClient,
+    ClientConfig,
+    SeqeraClient,
+    run_sync,
+    runs_search,
+    task_rows_hint,
+)
 from .bundles import RunBundle, _is_unpacked_dump, iter_run_bundles, read_run_bundles
 
 __all__ = [
@@ -69,27 +76,6 @@ def connect(token: str | None = None, endpoint: str | None = None, workspace: st
         A malformed endpoint or setting. (A missing token is reported by the first request.)
     """
     return SeqeraClient(ClientConfig.from_env(token=token, endpoint=endpoint, workspace=workspace, **options))
-
-
-def _iso(ts: pd.Timestamp) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
-
-
-def runs_search(since: Any = None, until: Any = None, search: str | None = None,
-                status: str | None = None) -> str | None:
-    """The ``search`` expression for ``GET /workflow``: ``after:``/``before:`` on the
-    submit date as full ISO-8601 UTC timestamps (API-NOTES §2), ``status:``, and the
-    caller's own search text."""
-    parts = []
-    if since is not None:
-        parts.append(f"after:{_iso(parse_instant(since, 'since'))}")
-    if until is not None:
-        parts.append(f"before:{_iso(parse_instant(until, 'until'))}")
-    if status:
-        parts.append(f"status:{status.lower()}")
-    if search and search.strip():
-        parts.append(search.strip())
-    return " ".join(parts) or None
 
 
 def _statuses(status: str | Sequence[str] | None) -> list[str | None]:

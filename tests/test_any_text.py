@@ -15,11 +15,11 @@ from nextflow_config_check import parse_snippet, regex_literal, selects
 from wcwidth import wcswidth
 
 from seqera_analytics import plots
-from seqera_analytics._sync import sync
 from seqera_analytics.bundles import bundled_runs_dir
 from seqera_analytics.cli import main
 from seqera_analytics.emulator import Emulator
 from seqera_analytics.fetch import connect
+from seqera_analytics.ingest import sync
 from seqera_analytics.store import Cache
 
 RUN = "wELtvsveirfd9"

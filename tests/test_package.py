@@ -52,19 +52,22 @@ def package_imports(sub: str) -> set[str]:
 def test_api_never_imports_pandas_or_higher_layers():
     found = package_imports("api")
     assert not {m for m in found if m.split(".")[0] == "pandas"}
-    for layer in ("frames", "store", "reports", "plots", "widgets", "_sync", "fetch", "emulator", "demo"):
+    for layer in ("frames", "store", "reports", "plots", "widgets", "ingest", "fetch", "emulator", "demo"):
         assert not {m for m in found if m.startswith(f"seqera_analytics.{layer}")}, layer
 
 
 def test_data_flows_one_way():
     rules = {
-        "frames": ("api", "store", "_sync", "fetch", "reports", "plots", "widgets", "emulator"),
-        "store": ("api", "_sync", "fetch", "reports", "plots", "widgets", "emulator"),
+        "frames": ("api", "store", "ingest", "fetch", "reports", "plots", "widgets", "emulator"),
+        "store": ("api", "ingest", "fetch", "reports", "plots", "widgets", "emulator"),
         # reports read the cache's committed file list (store), never the API or the sync (#9)
-        "reports": ("api", "_sync", "fetch", "plots", "widgets", "emulator", "demo"),
-        "plots": ("api", "store", "_sync", "fetch", "widgets", "emulator", "demo"),
+        "reports": ("api", "ingest", "fetch", "plots", "widgets", "emulator", "demo"),
+        "plots": ("api", "store", "ingest", "fetch", "widgets", "emulator", "demo"),
         # the explorer reads the cache; only Explorer.from_demo reaches the emulator, via demo
-        "widgets": ("api", "_sync", "fetch", "emulator"),
+        "widgets": ("api", "ingest", "fetch", "emulator"),
+        # the cache sync and the notebook fetchers share query building in api, not each other
+        "ingest": ("fetch", "reports", "plots", "widgets", "emulator", "demo", "cli"),
+        "fetch": ("ingest", "store", "reports", "plots", "widgets", "emulator", "demo", "cli"),
     }
     for sub, banned in rules.items():
         found = package_imports(sub)

@@ -6,6 +6,7 @@ turning them into DataFrames is :mod:`seqera_analytics.frames`' job. Never impor
 
 from __future__ import annotations
 
+from ._blocking import SeqeraClient, run_sync
 from ._client import AsyncSeqeraClient, RequestStats, Workspace
 from ._config import (
     DEFAULT_ENDPOINT,
@@ -17,7 +18,7 @@ from ._config import (
 )
 from ._logging import install_redaction, redact
 from ._paging import task_rows_at_least, task_rows_final, task_rows_hint
-from ._sync import SeqeraClient, run_sync
+from ._query import runs_search
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -33,6 +34,7 @@ __all__ = [
     "install_redaction",
     "redact",
     "run_sync",
+    "runs_search",
     "task_rows_at_least",
     "task_rows_final",
     "task_rows_hint",

@@ -15,6 +15,7 @@ path                                  response
 /user/{userId}/workspaces             ``ListWorkspacesAndOrgResponse`` (403: another user)
 /orgs                                 ``ListOrganizationsResponse`` (``role`` filter)
 /orgs/{orgId}/workspaces              ``ListWorkspacesResponse`` (403: not a member)
+/orgs/{orgId}/quotas                  ``DescribeOrganizationQuotasResponse`` (``maxRunHistory``)
 /workflow                             ``ListWorkflowsResponse`` (workspaceId, max, offset,
                                       search, attributes, includeTotalSize)
 /workflow/{workflowId}                ``DescribeWorkflowResponse`` (workspaceId, attributes)
@@ -181,7 +182,7 @@ class Handlers:
         if wid is None:
             return None
         ws = self.store.workspaces.get(wid)
-        if ws is None or user.id not in ws.members:
+        if ws is None or user.id not in ws.members or wid in self.store.forbidden:
             raise ApiError(403, FORBIDDEN)
         return ws
 
@@ -189,7 +190,7 @@ class Handlers:
         """The run in the path, which must live in the ``workspaceId`` workspace (else 403)."""
         ws = self.workspace(request, user)
         entry = ws.entries.get(request.path_params["workflowId"]) if ws is not None else None
-        if entry is None:
+        if entry is None or not self.store.in_history(entry):
             # Unknown, deleted or elsewhere: the Platform answers 403 (API-NOTES §6).
             raise ApiError(403, FORBIDDEN)
         return entry
@@ -378,6 +379,15 @@ class Handlers:
                 ]
             }
         return _json(body)
+
+    async def org_quotas(self, request: Request) -> Response:
+        user = self.user(request)
+        raw = request.path_params["orgId"]
+        org = self.store.orgs.get(int(raw)) if raw.isdigit() else None
+        if org is None or user.id not in org.members:
+            raise ApiError(403, FORBIDDEN)
+        # DescribeOrganizationQuotasResponse; only maxRunHistory means anything here.
+        return _json({"quotas": {"maxRunHistory": self.store.max_run_history}})
 
     # ------------------------------------------------------------------ runs
     async def workflow_list(self, request: Request) -> Response:
@@ -724,6 +734,7 @@ def build_app(emu: Emulator) -> Gateway:
         Route("/user/{userId}/workspaces", h.user_workspaces),
         Route("/orgs", h.orgs),
         Route("/orgs/{orgId}/workspaces", h.org_workspaces),
+        Route("/orgs/{orgId}/quotas", h.org_quotas),
         Route("/workflow", h.workflow_list),
         Route("/workflow/{workflowId}", h.workflow_describe),
         Route("/workflow/{workflowId}/progress", h.workflow_progress),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -377,6 +377,34 @@ class Emulator:
 
     # ------------------------------------------------------------------ settings
     @property
+    def max_run_history(self) -> int | None:
+        """The organisations' ``maxRunHistory`` quota [runs per workspace] (None: unlimited).
+
+        A workspace then lists only its newest runs; older ones answer 403 like deleted runs,
+        which is how a run drops out of the listing.
+        """
+        return self._store.max_run_history
+
+    @max_run_history.setter
+    def max_run_history(self, value: int | None) -> None:
+        _check_int("max_run_history", value, minimum=1, allow_none=True)
+        with self._store.lock:
+            self._store.max_run_history = value
+
+    def forbid_workspace(self, workspace: str, forbidden: bool = True) -> None:
+        """Make every request about ``org/workspace`` answer 403 while the main user still sees
+        it in ``/user/{id}/workspaces`` (access revoked, or a role without run access).
+
+        Raises
+        ------
+        KeyError
+            No such workspace.
+        """
+        ws_id = self.workspace_id(workspace)
+        with self._store.lock:
+            (self._store.forbidden.add if forbidden else self._store.forbidden.discard)(ws_id)
+
+    @property
     def latency_ms(self) -> float:
         """Delay added to every response [ms]."""
         return self._latency_ms
@@ -493,6 +521,17 @@ class Emulator:
         if not isinstance(status, str):
             raise TypeError(f"status must be a string, got {status!r}")
         return self._store.add_runs(n, workspace, status)
+
+    def label_run(self, run_id: str, labels: Iterable[str]) -> None:
+        """Replace a run's labels, as a user editing them on the run page: its ``lastUpdated``
+        becomes now, nothing else about it changes (tasks, progress, status).
+
+        Raises
+        ------
+        KeyError
+            No such run.
+        """
+        self._store.label_run(run_id, labels, time.time())
 
     def finish_run(self, run_id: str, status: str = "SUCCEEDED") -> None:
         """Complete a RUNNING (or SUBMITTED) run added with :meth:`add_runs`.

@@ -244,6 +244,27 @@ def _label_records(
     ]
 
 
+class _Relabelled:
+    """A run whose labels were edited after it finished: only ``lastUpdated`` moves."""
+
+    def __init__(self, view: RunView, last_updated: str) -> None:
+        self.inner = view
+        self.last_updated = last_updated
+
+    @property
+    def workflow(self) -> dict[str, Any]:
+        return {**self.inner.workflow, "lastUpdated": self.last_updated}
+
+    def progress(self) -> dict[str, Any]:
+        return self.inner.progress()
+
+    def tasks(self) -> list[dict[str, Any]]:
+        return self.inner.tasks()
+
+    def metrics(self) -> list[dict[str, Any]]:
+        return self.inner.metrics()
+
+
 class Store:
     """All emulator state; every public method is thread-safe (one re-entrant lock).
 
@@ -277,6 +298,11 @@ class Store:
         self.runs: dict[str, RunEntry] = {}
         self._list_cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self._list_cache_size = list_cache_size
+        # The organisation quota ``maxRunHistory`` (applied to every org; None: no limit): a
+        # workspace lists only its newest runs, older ones answer 403 as deleted runs do.
+        self.max_run_history: int | None = None
+        # Workspaces the main user is listed in but whose runs answer 403 (access revoked).
+        self.forbidden: set[int] = set()
 
         owner_ids = {b.workflow.get("userName"): b.workflow.get("ownerId") for b in bundles}
         main_id = owner_ids.get(MAIN_USER) or stable_int("user", MAIN_USER, lo=10_000, hi=99_999)
@@ -393,6 +419,17 @@ class Store:
                 key=lambda w: (w.org.name, w.name),
             )
 
+    def history(self, ws: Workspace) -> list[tuple[int, str]]:
+        """The ``(submit, id)`` keys a workspace still lists (its newest ``max_run_history``)."""
+        limit = self.max_run_history
+        return ws.order[-limit:] if limit else ws.order
+
+    def in_history(self, entry: RunEntry) -> bool:
+        """Whether the run is within its workspace's run history (else it is gone)."""
+        with self.lock:
+            order = self.history(entry.ws)
+            return bool(order) and (entry.submit, entry.id) >= order[0]
+
     def list_runs(
         self, ws: Workspace, query: SearchQuery | None, offset: int, max_: int, *, count_all: bool
     ) -> tuple[list[RunEntry], int | None, bool]:
@@ -402,7 +439,7 @@ class Store:
         more matches follow the page.
         """
         with self.lock:
-            order = ws.order
+            order = self.history(ws)
             if query is None:
                 n = len(order)
                 hi = max(0, n - offset)
@@ -493,6 +530,20 @@ class Store:
                 self._add_entry(ws, entry)
                 ids.append(h.run_id)
             return ids
+
+    def label_run(self, run_id: str, labels: Iterable[str], now: float) -> None:
+        """Replace a run's labels; its ``lastUpdated`` becomes ``now`` (epoch seconds)."""
+        with self.lock:
+            entry = self.runs.get(run_id)
+            if entry is None:
+                raise KeyError(f"no run {run_id!r}")
+            named = [(str(n), None, False) for n in labels]
+            entry.labels = tuple((n, v) for n, v, _ in named)
+            entry.label_records = _label_records(entry.ws.id, named)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+            inner = entry.view.inner if isinstance(entry.view, _Relabelled) else entry.view
+            entry.view = _Relabelled(inner, stamp)
+            entry.version += 1
 
     def finish_run(self, run_id: str, status: str) -> None:
         """Complete a live RUNNING/SUBMITTED run; see ``Emulator.finish_run``."""

@@ -31,7 +31,15 @@ from ..frames.schema import RUN_STATUSES
 from ..store import Cache
 from ._convert import to_arrow
 from ._engine import CANONICAL, Engine, engine_for
-from ._notes import coverage, deleted_runs, history_note, known_span, left_out, with_notes
+from ._notes import (
+    coverage,
+    deleted_runs,
+    history_note,
+    known_span,
+    left_out,
+    unlisted_runs,
+    with_notes,
+)
 
 __all__ = ["Inputs", "Request", "Scope", "Sources", "run_query"]
 
@@ -66,6 +74,8 @@ class Sources:
     task_columns: list[str] = field(default_factory=list)
     #: Runs the Platform marks deleted, left out of the report (in its scope and window).
     deleted_runs: int = 0
+    #: Runs in scope and window that the Platform no longer lists (kept and counted).
+    unlisted_runs: int = 0
     #: From a cache: the span its sync history covers, ``(covered since, last synced)`` in
     #: int ms (``None``: open), over the workspaces read.
     known: tuple[int | None, int | None] = (None, None)
@@ -353,6 +363,7 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                 src.all_tasks = src._tasks_from(src.task_files, all_runs=True)
             r = engine.from_arrow(_canonical_runs(c, wids), src.cleanup)
             deleted = deleted_runs(engine, r, req.window)
+            src.unlisted_runs = unlisted_runs(engine, r, req.window, lambda t: scope.conditions(t, True))
             if use_runs or deleted is not None:
                 # the partition columns too: tasks_of() finds a run's files with them
                 cols = _with([*run_cols, *req.run_optional], "run_id", "workspace_id", "submit")

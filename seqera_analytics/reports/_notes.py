@@ -5,6 +5,8 @@
   whose values were found impossible (nulled, so no sum holds them), implausible (left out of
   efficiency and right-sizing), zone-less (read as UTC), and the deleted runs it left out;
   the classes are those of :mod:`seqera_analytics.frames._quality`.
+* :func:`history_note`: runs kept although the Platform no longer lists them, and a cache
+  history that starts inside the window.
 * :func:`coverage`: the span the figures cover (the window, cut by the present and by the
   cache's sync history), from which :func:`._frame.finish` marks partial periods.
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from ._inputs import Request, Sources
 
 __all__ = ["attributed_tasks", "coverage", "deleted_runs", "history_note", "known_span", "left_out",
-           "with_notes"]
+           "unlisted_runs", "with_notes"]
 
 Window = tuple[int | None, int | None]
 
@@ -49,6 +51,21 @@ def deleted_runs(engine: Engine, runs: ir.Table, window: Window) -> ir.Table | N
         return None
     win = in_window(run_instant(gone), *window)
     return (gone if win is None else gone.filter(win)).select("run_id")
+
+
+def unlisted_runs(engine: Engine, runs: ir.Table, window: Window, scope: Callable[[ir.Table], list[Any]]) -> int:
+    """How many runs in the window and scope a full listing of their workspace no longer
+    shows (``unlisted_since`` set): kept by the cache and counted, unlike deleted runs."""
+    if "unlisted_since" not in runs.columns:
+        return 0
+    gone = runs.filter(runs.unlisted_since.notnull() & ~runs.deleted.fill_null(False))
+    if _count(engine, gone) == 0:
+        return 0
+    conds = scope(gone)
+    win = in_window(run_instant(gone), *window)
+    if win is not None:
+        conds.append(win)
+    return _count(engine, gone.filter(*conds) if conds else gone)
 
 
 def left_out(src: Sources, req: Request) -> list[str]:
@@ -116,15 +133,21 @@ def attributed_tasks(src: Sources, lo: int | None, hi: int | None, *, flagged: b
 def history_note(src: Sources, req: Request) -> list[str]:
     """A line when the cache's history starts inside the report's window: earlier periods
     are partial or absent, and syncing without ``--since`` would fetch the rest."""
+    lines = []
+    if src.unlisted_runs:
+        n = src.unlisted_runs
+        lines.append(f"History: {n:,} run{'s' * (n != 1)} here {'are' if n != 1 else 'is'} no longer listed by the "
+                     "Platform (its run history is limited); the cache keeps them and they are counted "
+                     "(runs column unlisted_since).")
     start = src.known[0]
     lo = req.window[0]
     if start is None or (lo is not None and lo >= start):
-        return []
+        return lines
     when = pd.Timestamp(start, unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
     line = (f"History: the cache holds these workspaces' runs submitted from {when} on (synced "
             "with --since); periods before are partial or absent. A sync without --since "
             "fetches the rest.")
-    return [line]
+    return [*lines, line]
 
 
 def _ms(iso: str | None) -> int | None:

@@ -27,7 +27,7 @@ FORBIDDEN = (
     "fetch",
     "emulator",
     "sync",
-    "_sync",
+    "ingest",
     "cli",
     "bundles",
     "demo",

@@ -14,10 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from seqera_analytics import CacheLockedError, fetch
+from seqera_analytics import CacheLockedError, fetch, sync
 from seqera_analytics.api import RetryPolicy
 from seqera_analytics.store import Cache, load_process_progress, load_runs, load_tasks
-from seqera_analytics import sync
 
 WS = "synthetic/scale"
 QUICK = RetryPolicy(max_retries=8, initial_delay_s=0.01, max_delay_s=0.1)
@@ -263,8 +262,8 @@ def test_an_interrupted_sync_commits_what_it_fetched(make_emulator, tmp_path, mo
     import asyncio
 
     from seqera_analytics import async_sync
-    from seqera_analytics._sync import _Syncer
     from seqera_analytics.api import run_sync
+    from seqera_analytics.ingest import _sync as ingest_sync
 
     emu = make_emulator(synthetic_runs=80, include_real_runs=False, rate_limit=None, latency_ms=30)
     c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=60)
@@ -272,15 +271,16 @@ def test_an_interrupted_sync_commits_what_it_fetched(make_emulator, tmp_path, mo
     fetched = 5
     done: list[str] = []
     enough = None
-    original = _Syncer.fetch_one
+    original = ingest_sync.fetch_run
 
-    async def counting(self, el, ws_id):
-        await original(self, el, ws_id)
+    async def counting(client, el, ws_id, **kw):
+        got = await original(client, el, ws_id, **kw)
         done.append(el["workflow"]["id"])
         if len(done) == fetched:
             enough.set()
+        return got
 
-    monkeypatch.setattr(_Syncer, "fetch_one", counting)
+    monkeypatch.setattr(ingest_sync, "fetch_run", counting)
 
     async def interrupted():
         nonlocal enough

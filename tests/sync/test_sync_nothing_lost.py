@@ -15,7 +15,7 @@ import pytest
 import pyarrow.compute as pc
 
 from seqera_analytics import ServerError, fetch, sync
-from seqera_analytics._sync import MAX_SHORT_REFETCHES
+from seqera_analytics.ingest import MAX_SHORT_REFETCHES
 from seqera_analytics.api import RetryPolicy
 from seqera_analytics.bundles import bundled_runs_dir
 from seqera_analytics.store import Cache, load_runs, load_tasks
