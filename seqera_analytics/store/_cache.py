@@ -256,14 +256,19 @@ class Cache:
         skipped by whatever counts findings. Files without statistics are kept."""
         return [f for f in files if _footer_has_values(self._footer_key(f), "quality")]
 
-    def arrow_dataset(self, table: str, files: Sequence[Any]) -> ds.Dataset:
+    def arrow_dataset(self, table: str, files: Sequence[Any], *, int_times: bool = False) -> ds.Dataset:
         """A ``pyarrow.dataset`` over some of :meth:`committed_files`' files of ``table``
         (with the cache's filesystem: how DuckDB reads a cache on an object store), with
-        ``workspace_id`` and ``month`` from the partition paths (``0``: personal)."""
-        return self._dataset(table, [self._rel(f) for f in files])
+        ``workspace_id`` and ``month`` from the partition paths (``0``: personal).
+        ``int_times``: timestamps and durations as their int64 ms (as SQL engines reading
+        the files see durations)."""
+        return self._dataset(table, [self._rel(f) for f in files], int_times=int_times)
 
-    def _dataset(self, table: str, files: Sequence[str]) -> ds.Dataset:
+    def _dataset(self, table: str, files: Sequence[str], *, int_times: bool = False) -> ds.Dataset:
         schema = _file_schema(table)
+        if int_times:
+            schema = pa.schema([pa.field(f.name, pa.int64()) if pa.types.is_timestamp(f.type)
+                                or pa.types.is_duration(f.type) else f for f in schema])
         loc = self.location
         if table not in PARTITIONED:
             return ds.dataset([loc.path(f) for f in files], schema=schema, format="parquet",
