@@ -4,7 +4,9 @@ A local cache is locked with ``filelock`` (see ``_writer``); an object store has
 so a writer puts a small JSON object naming itself (host, pid, a random id) and an expiry,
 and renews it at every commit. Another writer that finds a lease of someone else that has
 not expired refuses (:class:`CacheLockedError`, saying who holds it and until when); an
-expired lease (its writer was killed, or lost its network) is taken over.
+expired lease (its writer was killed, or lost its network) is taken over, and so is one
+whose writer ran on this host under a pid that no longer exists (killed: no need to wait
+for the expiry).
 
 Plain S3 has no atomic "create if absent": two writers starting in the same instant can
 both read "no lease", both put theirs, and each may read its own back. The lease only
@@ -29,14 +31,28 @@ __all__ = ["LEASE_FILE", "LEASE_S", "Lease"]
 
 LEASE_FILE = ".lock"
 #: How long a lease holds without renewal [s]: longer than any stretch between two commits
-#: (a sync commits every few seconds and renews in between, see :meth:`Lease.renew`).
-LEASE_S = 900.0
+#: (a sync commits every few seconds and renews in between, see :meth:`Lease.renew`); a
+#: writer killed on another machine blocks the cache this long.
+LEASE_S = 300.0
 #: How often a waiting writer looks at the lease again [s].
 _POLL_S = 1.0
 
 
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host has that pid."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, another user's
+    return True
 
 
 class Lease:
@@ -56,7 +72,8 @@ class Lease:
         self.wait_s = wait_s
         self.lease_s = lease_s
         self.id = uuid.uuid4().hex
-        self.owner = f"pid {os.getpid()} on {socket.gethostname()}"
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.owner = f"pid {self.pid} on {self.host}"
         self.since = time.time()
         self.written = 0.0
         self.held = False
@@ -72,7 +89,7 @@ class Lease:
 
     def _write(self) -> None:
         now = time.time()
-        body = {"id": self.id, "owner": self.owner, "since": _iso(self.since),
+        body = {"id": self.id, "owner": self.owner, "host": self.host, "pid": self.pid, "since": _iso(self.since),
                 "expires": now + self.lease_s, "expires_at": _iso(now + self.lease_s)}
         self.loc.write_bytes(LEASE_FILE, json.dumps(body).encode())
         self.written = now
@@ -85,7 +102,11 @@ class Lease:
             expires = float(body.get("expires", 0))
         except (TypeError, ValueError):
             return None
-        return body if expires > time.time() else None
+        if expires <= time.time():
+            return None
+        if body.get("host") == self.host and isinstance(body.get("pid"), int) and not _alive(body["pid"]):
+            return None  # its writer ran here and is gone (killed): nobody renews it
+        return body
 
     def acquire(self) -> None:
         """Take the lease (waiting up to ``wait_s`` for another writer's to end).
