@@ -196,3 +196,37 @@ def test_two_writers_that_both_took_the_lease_the_second_stops_at_its_commit(s3)
     on_store = {f for top in ("runs", "tasks", "process_progress", "process_metrics")
                 for f in c.location.list_files(top, "*.parquet")}
     assert on_store == live
+
+
+def test_a_lease_left_by_a_killed_writer_on_this_host_is_taken_over_at_once(s3, monkeypatch):
+    uri = s3.uri("killed-here")
+    c = Cache(uri)
+    c.writer().close()
+    import socket
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    pid = int(gone.stdout)  # a pid that has exited
+    lease = {"id": "killed", "owner": f"pid {pid} on {socket.gethostname()}", "host": socket.gethostname(),
+             "pid": pid, "since": "2026-01-01T00:00:00Z", "expires": time.time() + 300,
+             "expires_at": "later"}
+    c.location.write_bytes(".lock", json.dumps(lease).encode())
+    with c.writer() as w:
+        assert json.loads(c.location.read_bytes(".lock"))["id"] == w._lease.id
+    # the same lease from another host must be waited for
+    c.location.write_bytes(".lock", json.dumps({**lease, "host": "elsewhere"}).encode())
+    with pytest.raises(CacheLockedError):
+        c.writer()
+
+
+def test_the_cache_variable_may_name_an_s3_prefix(s3, monkeypatch):
+    monkeypatch.setenv("SEQERA_ANALYTICS_CACHE", s3.uri("from-env"))
+    t = _bundle(0)
+    with Cache().writer() as w:
+        w.put_runs(t["runs"], t["tasks"])
+        w.commit()
+    c = Cache()
+    assert c.path == s3.uri("from-env") and c.is_remote and c.is_cache()
+    assert len(load_tasks()) == t["tasks"].num_rows
