@@ -52,7 +52,7 @@ class S3:
         return f"s3://{self.bucket}/{prefix}"
 
     @property
-    def fs(self):  # noqa: ANN201 - pyarrow.fs.S3FileSystem
+    def fs(self):  # a pyarrow.fs.S3FileSystem on the server
         from pyarrow import fs
 
         return fs.S3FileSystem(endpoint_override=self.endpoint, region="us-east-1",

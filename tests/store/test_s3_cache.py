@@ -66,9 +66,9 @@ def test_a_cache_on_s3_reads_as_the_same_cache_on_disk(make_emulator, s3, tmp_pa
     pd.testing.assert_frame_equal(load_tasks(ws, cache=remote).pipe(_sorted, keys),
                                   load_tasks(ws, cache=local).pipe(_sorted, keys))
     # reports read the S3 files through a pyarrow dataset in DuckDB: the same answers
-    for fn, kw in ((reports.cost_report, dict(period=None, by="run_id")),
+    for fn, kw in ((reports.cost_report, {"period": None, "by": "run_id"}),
                    (reports.cost_report, {}),
-                   (reports.failure_report, dict(period=None)),
+                   (reports.failure_report, {"period": None}),
                    (reports.runtime_report, {})):
         got, want = fn(cache=remote, **kw), fn(cache=local, **kw)
         pd.testing.assert_frame_equal(got, want, obj=fn.__name__)
