@@ -54,10 +54,9 @@ def repair(loc: Location, state: State) -> str | None:
     written): the partitions of lost tree files (their other files go back to adoption,
     which keeps the complete units), lost active runs, a lost facts file. The affected
     workspaces are marked incomplete, so their next sync lists everything."""
-    # one listing, not a request per file (on an object store each check is one)
-    present = {f for top in {f.split("/", 1)[0] for fs in (*state.files.values(), *state.active.values())
-                             for f in fs} | ({state.facts.split("/", 1)[0]} if state.facts else set())
-               for f in loc.list_files(top, "*.parquet")}
+    # (on an object store: one listing per folder, not a request per file)
+    present = loc.existing([*(f for fs in (*state.files.values(), *state.active.values()) for f in fs),
+                            *([state.facts] if state.facts else [])])
     missing = {(t, f) for t, files in state.files.items() for f in files if f not in present}
     lost_active = [rid for rid, fs in state.active.items() if any(f not in present for f in fs)]
     lost_facts = state.facts is not None and state.facts not in present

@@ -86,6 +86,10 @@ class Location:
         """Sizes of those of ``rels`` that exist [bytes]."""
         raise NotImplementedError
 
+    def existing(self, rels: Iterable[str]) -> set[str]:
+        """Those of ``rels`` that exist."""
+        return set(self.file_sizes(rels))
+
     def size(self, rel: str) -> int:
         raise NotImplementedError
 
@@ -172,6 +176,9 @@ class LocalLocation(Location):
 
     def file_sizes(self, rels: Iterable[str]) -> dict[str, int]:
         return {r: self._p(r).stat().st_size for r in rels if self._p(r).exists()}
+
+    def existing(self, rels: Iterable[str]) -> set[str]:
+        return {r for r in rels if self._p(r).exists()}
 
     def size(self, rel: str) -> int:
         return self._p(rel).stat().st_size

@@ -16,6 +16,7 @@ import warnings
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pytest
 
 from seqera_analytics import fetch, reports, sync
@@ -230,3 +231,32 @@ def test_the_cache_variable_may_name_an_s3_prefix(s3, monkeypatch):
     c = Cache()
     assert c.path == s3.uri("from-env") and c.is_remote and c.is_cache()
     assert len(load_tasks()) == t["tasks"].num_rows
+
+
+def test_an_older_cache_copied_to_s3_is_upgraded_in_place_as_on_disk(s3, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from seqera_analytics.frames import SCHEMA_VERSION
+
+    v1 = Path(__file__).parents[1] / "fixtures" / "cache-v1"
+    local = tmp_path / "v1"
+    shutil.copytree(v1, local)
+    fs, prefix = s3.fs, f"{s3.bucket}/v1"
+    old = sorted(p.relative_to(v1).as_posix() for p in v1.rglob("*") if p.is_file())
+    for rel in old:  # as `aws s3 sync` would copy it
+        with fs.open_output_stream(f"{prefix}/{rel}") as out:
+            out.write((v1 / rel).read_bytes())
+    uri = s3.uri("v1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs_r, runs_l = load_runs(cache=uri), load_runs(cache=local)
+        tasks_r = _sorted(load_tasks(cache=uri), ["run_id", "task_id", "attempt"])
+        tasks_l = _sorted(load_tasks(cache=local), ["run_id", "task_id", "attempt"])
+    pd.testing.assert_frame_equal(runs_r, runs_l)
+    pd.testing.assert_frame_equal(tasks_r, tasks_l)
+    assert len(runs_r) > 0 and len(tasks_r) > 0
+    assert Cache(uri).state().schema_version == SCHEMA_VERSION
+    left = {i.path[len(prefix) + 1:] for i in fs.get_file_info(pafs.FileSelector(prefix, recursive=True))
+            if i.type == pafs.FileType.File}
+    assert not left & {r for r in old if r.endswith(".parquet")}, "the old files are gone"
