@@ -334,9 +334,23 @@ class ArrowLocation(Location):
                 "account cannot see it); create it first.")
 
 
+_SECRET_PARAM = re.compile(r"((?:secret|token|key|password|credential)[A-Za-z_]*=)[^&\s'\"]+", re.I)
+
+
+def _scrub(text: str) -> str:
+    """``text`` without secrets: URI parameters that carry them, and the values of the
+    AWS secret variables wherever they appear."""
+    text = _SECRET_PARAM.sub(r"\1***", text)
+    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        value = os.environ.get(var, "")
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
 def _short(exc: BaseException) -> str:
     """An object-store error in one line, credentials and signatures left out."""
-    text = " ".join(str(exc).split())
+    text = _scrub(" ".join(str(exc).split()))
     low = text.lower()
     if "credential" in low or "access denied" in low or "access_denied" in low or "forbidden" in low:
         return "access denied (check the AWS credentials and the bucket's permissions)"
