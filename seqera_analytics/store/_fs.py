@@ -334,7 +334,7 @@ class ArrowLocation(Location):
                 "account cannot see it); create it first.")
 
 
-_SECRET_PARAM = re.compile(r"((?:secret|token|key|password|credential)[A-Za-z_]*=)[^&\s'\"]+", re.I)
+_SECRET_PARAM = re.compile(r"((?:secret|token|key|password|credential)[A-Za-z_]*=)[^&\s'\"]+", re.IGNORECASE)
 
 
 def _scrub(text: str) -> str:

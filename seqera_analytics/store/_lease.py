@@ -1,7 +1,8 @@
-"""The writers' lock of a cache on an object store: a lease object, ``<prefix>/.lock``.
+"""The writers' lock of a cache: a ``filelock`` on local disk, a lease object on an object
+store (``<prefix>/.lock``).
 
-A local cache is locked with ``filelock`` (see ``_writer``); an object store has no locks,
-so a writer puts a small JSON object naming itself (host, pid, a random id) and an expiry,
+A local cache is locked with ``filelock`` (:class:`FileLock`, ``<cache>/.lock``, its owner
+named in ``.lock.owner``); an object store has no locks, so a writer puts a small JSON object naming itself (host, pid, a random id) and an expiry,
 and renews it at every commit. Another writer that finds a lease of someone else that has
 not expired refuses (:class:`CacheLockedError`, saying who holds it and until when); an
 expired lease (its writer was killed, or lost its network) is taken over, and so is one
@@ -22,12 +23,15 @@ import os
 import socket
 import time
 import uuid
+from pathlib import Path
 from typing import Any
+
+import filelock
 
 from .._exceptions import CacheLockedError
 from ._fs import CacheConflictError, Location
 
-__all__ = ["LEASE_FILE", "LEASE_S", "Lease"]
+__all__ = ["LEASE_FILE", "LEASE_S", "FileLock", "Lease", "writer_lock"]
 
 LEASE_FILE = ".lock"
 #: How long a lease holds without renewal [s]: longer than any stretch between two commits
@@ -164,3 +168,51 @@ class Lease:
                 self.loc.delete(LEASE_FILE)
         except OSError:
             pass  # it expires by itself
+
+
+class FileLock:
+    """The lock of a local cache: ``filelock`` on ``<cache>/.lock`` (released by the OS when
+    its process dies), its owner written to ``.lock.owner`` for the message of the next."""
+
+    def __init__(self, loc: Location, *, wait_s: float = 0.0) -> None:
+        self.loc = loc
+        self.wait_s = wait_s
+        self._lock = filelock.FileLock(str(Path(loc.path(LEASE_FILE))))
+
+    def acquire(self) -> None:
+        """Take the lock (waiting up to ``wait_s``).
+
+        Raises
+        ------
+        CacheLockedError
+            Another process holds it.
+        """
+        try:
+            self._lock.acquire(timeout=self.wait_s)
+        except filelock.Timeout:
+            try:
+                owner = self.loc.read_bytes(".lock.owner").decode(errors="replace").strip()
+            except OSError:
+                owner = "another process"
+            raise CacheLockedError(
+                f"The cache {self.loc.display} is being written by {owner}. Wait for that sync to "
+                "finish, or use another cache directory (--cache / SEQERA_ANALYTICS_CACHE).") from None
+        try:
+            self.loc.write_bytes(".lock.owner", f"pid {os.getpid()} on {socket.gethostname()} since "
+                                                f"{_iso(time.time())}".encode())
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def renew(self, *, force: bool = False) -> None:
+        """Nothing to renew: the OS holds the lock for as long as the process lives."""
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self.loc.delete(".lock.owner")
+            self._lock.release()
+
+
+def writer_lock(loc: Location, *, wait_s: float = 0.0) -> FileLock | Lease:
+    """The lock a writer takes on the cache at ``loc`` (not yet acquired)."""
+    return FileLock(loc, wait_s=wait_s) if loc.local else Lease(loc, wait_s=wait_s)

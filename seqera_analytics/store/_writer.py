@@ -25,22 +25,17 @@ the lock is a lease object (``_lease``) checked again at each commit (``_state.w
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import filelock
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from .._exceptions import CacheError, CacheLockedError
+from .._exceptions import CacheError
 from ..frames import SCHEMA_VERSION, TERMINAL_RUN_STATUSES, concat_tables
 from ._adopt import adopt, clear_staging, final_index, repair
 from ._facts import (
@@ -66,7 +61,7 @@ from ._layout import (
     new_file_name,
     partition_dir,
 )
-from ._lease import Lease
+from ._lease import writer_lock
 from ._state import State, WorkspaceState, read_state, write_state
 from ._upgrade import upgrade
 
@@ -159,13 +154,8 @@ class CacheWriter:
                     f"it holds {', '.join(foreign[:3])}{'...' if len(foreign) > 3 else ''}). Choose a "
                     "new or empty directory for the cache.")
         loc.make_dirs("")
-        self._lock: filelock.FileLock | None = None
-        self._lease: Lease | None = None
-        if loc.local:
-            self._take_file_lock(wait_s)
-        else:
-            self._lease = Lease(loc, wait_s=wait_s)
-            self._lease.acquire()
+        self._lease = writer_lock(loc, wait_s=wait_s)
+        self._lease.acquire()
         try:
             self.state = self._open_state()
             self.repaired = repair(loc, self.state)
@@ -180,33 +170,8 @@ class CacheWriter:
         self._workspaces: pa.Table | None = None
 
     # ------------------------------------------------------------------ lifecycle
-    def _take_file_lock(self, wait_s: float) -> None:
-        root = Path(self.loc.path())
-        self._lock = filelock.FileLock(str(root / ".lock"))
-        owner_file = root / ".lock.owner"
-        try:
-            self._lock.acquire(timeout=wait_s)
-        except filelock.Timeout:
-            try:
-                owner = owner_file.read_text().strip()
-            except OSError:
-                owner = "another process"
-            raise CacheLockedError(
-                f"The cache {self.root} is being written by {owner}. Wait for that sync to "
-                "finish, or use another cache directory (--cache / SEQERA_ANALYTICS_CACHE).") from None
-        try:
-            self.loc.write_bytes(".lock.owner", f"pid {os.getpid()} on {socket.gethostname()} since "
-                                                f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode())
-        except BaseException:
-            self._lock.release()
-            raise
-
     def _release(self) -> None:
-        if self._lock is not None and self._lock.is_locked:
-            self.loc.delete(".lock.owner")
-            self._lock.release()
-        if self._lease is not None:
-            self._lease.release()
+        self._lease.release()
 
     def _open_state(self) -> State:
         state = read_state(self.loc)
@@ -256,8 +221,7 @@ class CacheWriter:
         CacheConflictError
             (Object stores) this writer's lease expired and another writer took it over.
         """
-        if self._lease is not None:
-            self._lease.renew()  # a long fetch between commits keeps its lease
+        self._lease.renew()  # a long fetch between commits keeps its lease (object stores)
         ids = runs["run_id"].to_pylist()
         given = {"tasks": tasks, "process_progress": process_progress, "process_metrics": process_metrics}
         for name, table in given.items():
@@ -404,8 +368,7 @@ class CacheWriter:
             (Object stores) another writer committed since this one read the cache, or took
             its lease over; this commit's files are removed, the other's state stands.
         """
-        if self._lease is not None:
-            self._lease.renew(force=True)
+        self._lease.renew(force=True)
         entries, facts, facts_changed = self._resolve()
         tree = self._gather_tree({r: e for r, e in entries.items() if e.final})
         active: dict[str, list[tuple[str, pa.Table]]] = {}
