@@ -10,8 +10,12 @@ writer whose cache another one committed to.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -19,6 +23,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pytest
 
+import seqera_analytics
 from seqera_analytics import fetch, reports, sync
 from seqera_analytics._exceptions import CacheError, CacheLockedError, ReportError
 from seqera_analytics.api import RetryPolicy
@@ -67,12 +72,24 @@ def test_a_cache_on_s3_reads_as_the_same_cache_on_disk(make_emulator, s3, tmp_pa
     pd.testing.assert_frame_equal(load_tasks(ws, cache=remote).pipe(_sorted, keys),
                                   load_tasks(ws, cache=local).pipe(_sorted, keys))
     # reports read the S3 files through a pyarrow dataset in DuckDB: the same answers
+    first, last = runs_l.submit.min(), runs_l.submit.max()
+    window = {"since": f"{first:%Y-%m}", "until": (last + pd.Timedelta(days=40)).strftime("%Y-%m")}
     for fn, kw in ((reports.cost_report, {"period": None, "by": "run_id"}),
                    (reports.cost_report, {}),
+                   (reports.cost_report, {"period": "month", **window}),  # footer ranges pick files
                    (reports.failure_report, {"period": None}),
-                   (reports.runtime_report, {})):
+                   (reports.runtime_report, {}),
+                   (reports.efficiency_report, {}),
+                   (reports.data_quality, window)):
         got, want = fn(cache=remote, **kw), fn(cache=local, **kw)
         pd.testing.assert_frame_equal(got, want, obj=fn.__name__)
+    # the command line too
+    here = str(Path(seqera_analytics.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": here}
+    out = [subprocess.run([sys.executable, "-m", "seqera_analytics.cli", "report", "cost", "--cache", str(c)],
+                          env=env, capture_output=True, text=True, check=True, timeout=120).stdout
+           for c in (remote, local)]
+    assert out[0] == out[1] and out[0].strip()
     by_run = reports.cost_report(cache=remote, period=None, by="run_id").set_index("run_id")
     costs = tasks_r.groupby("run_id")["cost"].sum(min_count=1)
     for rid, row in by_run.iterrows():
@@ -240,7 +257,6 @@ def test_the_cache_variable_may_name_an_s3_prefix(s3, monkeypatch):
 
 def test_an_older_cache_copied_to_s3_is_upgraded_in_place_as_on_disk(s3, tmp_path):
     import shutil
-    from pathlib import Path
 
     from seqera_analytics.frames import SCHEMA_VERSION
 
