@@ -197,10 +197,10 @@ class Cache:
 
     def committed_files(self, table: str, workspace_ids: Sequence[int | None] | None = None, *,
                         state: State | None = None, active: bool = True) -> list[Any]:
-        """Absolute paths (``Path``; on an object store, URIs) of the Parquet files of ``table`` that the committed state lists:
-        what every reader should read, and nothing else (files of an interrupted sync are
-        not listed), each once: the tree files, then (``active``) the active area's files
-        (runs not finished; under ``<cache>/_active/``). ``workspace_ids`` keeps only those
+        """Absolute paths (``Path``; on an object store, URIs) of the Parquet files of
+        ``table`` that the committed state lists: what every reader should read, and nothing
+        else (files of an interrupted sync are not listed), each once: the tree files, then
+        (``active``) the active area's files (runs not finished; under ``<cache>/_active/``). ``workspace_ids`` keeps only those
         workspaces' partitions (``None`` in it: the personal workspace); ``state``: a state
         already read (so that several tables come from one commit). The runs files do not
         carry the later facts: :meth:`read_table` overlays them.
