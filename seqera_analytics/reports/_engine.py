@@ -32,6 +32,8 @@ from ..frames import RUNS, TASKS, TableSpec
 __all__ = ["CANONICAL", "SPECS", "Engine", "engine_for", "spark_backend"]
 
 SPECS: dict[str, TableSpec] = {"tasks": TASKS, "runs": RUNS}
+SPARK_LOCAL_ONLY = ("Spark reads a local-disk cache only (the pyspark package has no S3 connector "
+                    "jars): copy the cache to local disk, or use the default DuckDB engine.")
 
 
 def _canonical_type(t: pa.DataType) -> pa.DataType:
@@ -134,6 +136,37 @@ class Engine:
             "hive_partitioning = true, hive_types = {'workspace_id': BIGINT, 'month': VARCHAR})"
         )  # (DuckDB's execute returns the connection itself: nothing to close)
         cleanup.append(lambda: self.backend.raw_sql(f'DROP VIEW IF EXISTS "{view}"'))
+        return self._view(view, schema)
+
+    def from_dataset(self, table: str, dataset: Any, cleanup: list[Callable[[], None]]) -> ir.Table:
+        """An engine table over a ``pyarrow.dataset`` of a cache table (a cache on an object
+        store: DuckDB scans it through pyarrow's filesystem, no httpfs needed), with its
+        timestamps and durations read as int64 ms (``Cache.arrow_dataset(..., int_times=True)``),
+        normalised to :data:`CANONICAL` as :meth:`from_files` does; ``None``: no files.
+
+        Raises
+        ------
+        ReportError
+            On Spark (it reads a local-disk cache only).
+        """
+        if self.name == "pyspark":
+            raise ReportError(SPARK_LOCAL_ONLY)
+        schema = CANONICAL[table]
+        if dataset is None:
+            return self.from_arrow(schema.empty_table(), cleanup)
+        con = self.backend.con
+        source = f"seqera_analytics_ds_{uuid.uuid4().hex}"
+        con.register(source, dataset)
+        cleanup.append(lambda: con.unregister(source))
+        cols = []
+        for f in schema:
+            if f.name == "workspace_id":
+                cols.append('NULLIF("workspace_id", 0) AS "workspace_id"')
+            else:
+                cols.append(f'"{f.name}"')
+        view = f"seqera_analytics_{uuid.uuid4().hex}"
+        self.backend.raw_sql(f'CREATE TEMP VIEW "{view}" AS SELECT {", ".join(cols)} FROM "{source}"')
+        cleanup.insert(0, lambda: self.backend.raw_sql(f'DROP VIEW IF EXISTS "{view}"'))
         return self._view(view, schema)
 
     def _view(self, name: str, schema: pa.Schema) -> ir.Table:

@@ -30,7 +30,7 @@ from .._exceptions import CacheError, ReportError
 from ..frames.schema import RUN_STATUSES
 from ..store import Cache
 from ._convert import to_arrow
-from ._engine import CANONICAL, Engine, engine_for
+from ._engine import CANONICAL, SPARK_LOCAL_ONLY, Engine, engine_for
 from ._notes import (
     coverage,
     deleted_runs,
@@ -84,12 +84,16 @@ class Sources:
     def _tasks_from(self, files: list[Path], all_runs: bool) -> ir.Table:
         assert self.cache is not None
         c = self.cache
-        active = [f for f in files if c.is_active_file(f)]
-        tree = [f for f in files if not c.is_active_file(f)]
-        t = self.engine.from_files("tasks", tree, c.path / "tasks", self.cleanup)
-        if active:  # runs not finished: in the active area, a tree of their own
-            more = self.engine.from_files("tasks", active, c.path / "_active" / "tasks", self.cleanup)
-            t = t.union(more) if tree else more
+        if c.is_remote:  # an object store: DuckDB scans a pyarrow dataset over its files
+            t = self.engine.from_dataset("tasks", c.arrow_dataset("tasks", files, int_times=True) if files else None,
+                                         self.cleanup)
+        else:
+            active = [f for f in files if c.is_active_file(f)]
+            tree = [f for f in files if not c.is_active_file(f)]
+            t = self.engine.from_files("tasks", tree, c.path / "tasks", self.cleanup)
+            if active:  # runs not finished: in the active area, a tree of their own
+                more = self.engine.from_files("tasks", active, c.path / "_active" / "tasks", self.cleanup)
+                t = t.union(more) if tree else more
         t = t.select(*self.task_columns)
         if self.run_filter and not all_runs:
             assert self.runs is not None
@@ -353,6 +357,8 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
             if tasks is not None or runs is not None:
                 raise ReportError("pass either the tasks/runs frames or cache=..., not both")
             c = _cache_of(cache)
+            if c.is_remote and engine.name == "pyspark":
+                raise ReportError(SPARK_LOCAL_ONLY)
             state = c.state()  # once: tasks and runs of the same commit
             wids = None if scope.workspace is None else [c.workspace_id(scope.workspace)]
             src.cache = c

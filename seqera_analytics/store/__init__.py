@@ -1,4 +1,5 @@
-"""The local Parquet cache: one Hive-partitioned dataset per table, crash-safe writes.
+"""The Parquet cache: one Hive-partitioned dataset per table, crash-safe writes, on local
+disk or on an object store (``s3://bucket/prefix``, see ``_fs`` and ``_lease``).
 
 Layout in ``_layout``, commit protocol in ``_writer``, recovery after a kill in ``_adopt``,
 later facts in ``_facts``, reads in ``_cache`` and ``_read``. The files are plain Parquet:
@@ -12,6 +13,7 @@ package only reads and writes files; syncing from the API is :func:`seqera_analy
 from __future__ import annotations
 
 from ._cache import Cache, CacheInfo
+from ._fs import CacheConflictError, CacheLocationError
 from ._layout import PERSONAL_WORKSPACE_ID, default_cache_dir
 from ._read import (
     load_process_metrics,
@@ -26,7 +28,9 @@ from ._writer import CacheWriter
 __all__ = [
     "PERSONAL_WORKSPACE_ID",
     "Cache",
+    "CacheConflictError",
     "CacheInfo",
+    "CacheLocationError",
     "CacheWriter",
     "WorkspaceState",
     "default_cache_dir",

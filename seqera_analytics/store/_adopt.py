@@ -23,37 +23,43 @@ for it and should read again; that is the only time a file leaves a table tree.
 
 from __future__ import annotations
 
-import shutil
 from collections import defaultdict
-from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from ._files import batch_of
+from ._fs import Location
 from ._layout import ACTIVE_DIR, PARTITIONED, STAGING_DIR, TABLE_SPECS, file_partition
 from ._state import State, write_state
 
 __all__ = ["adopt", "clear_staging", "final_index", "repair"]
 
 
-def final_index(root: Path, state: State) -> dict[str, tuple[int, str]]:
+def _run_ids(loc: Location, rel: str) -> list[str]:
+    return pq.read_table(loc.path(rel), columns=["run_id"], filesystem=loc.filesystem)["run_id"].to_pylist()
+
+
+def final_index(loc: Location, state: State) -> dict[str, tuple[int, str]]:
     """run_id -> partition of every committed (finished) run in the trees."""
     out: dict[str, tuple[int, str]] = {}
     for f in state.files.get("runs", []):
         part = file_partition(f)
-        for rid in pq.read_table(root / f, columns=["run_id"])["run_id"].to_pylist():
+        for rid in _run_ids(loc, f):
             out[rid] = part  # type: ignore[assignment]
     return out
 
 
-def repair(root: Path, state: State) -> str | None:
+def repair(loc: Location, state: State) -> str | None:
     """Drop what the state names but is gone (e.g. lost in a power cut after state.json was
     written): the partitions of lost tree files (their other files go back to adoption,
     which keeps the complete units), lost active runs, a lost facts file. The affected
     workspaces are marked incomplete, so their next sync lists everything."""
-    missing = {(t, f) for t, files in state.files.items() for f in files if not (root / f).exists()}
-    lost_active = [rid for rid, fs in state.active.items() if any(not (root / f).exists() for f in fs)]
-    lost_facts = state.facts is not None and not (root / state.facts).exists()
+    # (on an object store: one listing per folder, not a request per file)
+    present = loc.existing([*(f for fs in (*state.files.values(), *state.active.values()) for f in fs),
+                            *([state.facts] if state.facts else [])])
+    missing = {(t, f) for t, files in state.files.items() for f in files if f not in present}
+    lost_active = [rid for rid, fs in state.active.items() if any(f not in present for f in fs)]
+    lost_facts = state.facts is not None and state.facts not in present
     if not missing and not lost_active and not lost_facts:
         return None
     broken = {file_partition(f) for t, f in missing if t in PARTITIONED} - {None}
@@ -64,7 +70,7 @@ def repair(root: Path, state: State) -> str | None:
         state.files["workspaces"] = []
     for rid in lost_active:
         for f in state.active.pop(rid):
-            (root / f).unlink(missing_ok=True)
+            loc.delete(f)
     keys = {str(w) for w, _ in broken}  # type: ignore[misc]
     if lost_facts:
         state.facts = None
@@ -74,14 +80,14 @@ def repair(root: Path, state: State) -> str | None:
         if key in state.workspaces:
             state.workspaces[key].complete = False
     state.generation += 1
-    write_state(root, state)
+    write_state(loc, state)
     months = ", ".join(f"workspace {w} {m}" for w, m in sorted(broken))  # type: ignore[misc]
     lost = len(missing) + len(lost_active) + int(lost_facts)
-    return (f"The cache at {root} had lost {lost} file(s); dropped the affected parts "
+    return (f"The cache at {loc.display} had lost {lost} file(s); dropped the affected parts "
             f"({months or 'active runs, facts or the workspaces table'}): their runs are fetched again.")
 
 
-def adopt(root: Path, state: State, final: dict[str, tuple[int, str]]) -> int:
+def adopt(loc: Location, state: State, final: dict[str, tuple[int, str]]) -> int:
     """Adopt the complete units a killed sync left in the trees, delete the rest of its
     files (see the module doc). Commits the state when it adopted anything.
 
@@ -91,26 +97,22 @@ def adopt(root: Path, state: State, final: dict[str, tuple[int, str]]) -> int:
         Runs adopted.
     """
     live = {f for files in state.files.values() for f in files}
-    orphans: dict[str, Path] = {}
+    orphans: set[str] = set()
     for table in TABLE_SPECS:
-        base = root / table
-        if not base.is_dir():
-            continue
         # Only files this package names (part-<...>.parquet[.tmp]) are ever touched.
-        for path in base.rglob("part-*.parquet*"):
-            rel = path.relative_to(root).as_posix()
-            if not path.is_file() or rel in live:
+        for rel in loc.list_files(table, "part-*.parquet*"):
+            if rel in live:
                 continue
             if rel.endswith(".parquet"):
-                orphans[rel] = path
+                orphans.add(rel)
             else:
-                path.unlink(missing_ok=True)  # an older release's .tmp
+                loc.delete(rel)  # an older release's .tmp
     batches: dict[str, list[str]] = {}
-    for rel, path in list(orphans.items()):
-        batch = batch_of(path)
+    for rel in sorted(orphans):
+        batch = batch_of(loc, rel)
         if batch is None or batch.get("kind") != "commit" or rel not in batch["files"]:
-            path.unlink(missing_ok=True)
-            del orphans[rel]
+            loc.delete(rel)
+            orphans.discard(rel)
         else:
             batches.setdefault(batch["id"], batch["files"])
     adopted = 0
@@ -127,7 +129,7 @@ def adopt(root: Path, state: State, final: dict[str, tuple[int, str]]) -> int:
             if ok:
                 try:
                     for r in runs_files:
-                        ids += pq.read_table(orphans[r], columns=["run_id"])["run_id"].to_pylist()
+                        ids += _run_ids(loc, r)
                 except (OSError, ValueError):
                     ok = False
             if ok and not set(ids) & final.keys():
@@ -139,45 +141,35 @@ def adopt(root: Path, state: State, final: dict[str, tuple[int, str]]) -> int:
                 adopted += len(ids)
             else:
                 for r in present:
-                    orphans[r].unlink(missing_ok=True)
+                    loc.delete(r)
             for r in present:
-                orphans.pop(r, None)
+                orphans.discard(r)
     if adopted:
         # Written now: no workspace's sync needs to fetch them again.
         mine = set(final)
         for ws in state.workspaces.values():
             ws.pending = [r for r in ws.pending if r not in mine]
         state.generation += 1
-        write_state(root, state)
+        write_state(loc, state)
         for f in dropped_active:
-            (root / f).unlink(missing_ok=True)
-    _remove_empty_dirs(root)
+            loc.delete(f)
+    loc.remove_empty_dirs((*TABLE_SPECS, ACTIVE_DIR), _removable)
     return adopted
 
 
-def clear_staging(root: Path, state: State) -> None:
+def clear_staging(loc: Location, state: State) -> None:
     """Remove what a killed writer left half-written, and active files no state names."""
-    shutil.rmtree(root / STAGING_DIR, ignore_errors=True)
-    (root / "state.json.tmp").unlink(missing_ok=True)
+    loc.delete_tree(STAGING_DIR)
+    loc.delete("state.json.tmp")
     live = {f for fs in state.active.values() for f in fs}
     if state.facts:
         live.add(state.facts)
     for area in (ACTIVE_DIR, "_facts"):
-        base = root / area
-        if base.is_dir():
-            for path in base.rglob("*.parquet"):
-                if path.relative_to(root).as_posix() not in live:
-                    path.unlink(missing_ok=True)
+        for rel in loc.list_files(area, "*.parquet"):
+            if rel not in live:
+                loc.delete(rel)
 
 
-def _remove_empty_dirs(root: Path) -> None:
-    for top in (*TABLE_SPECS, ACTIVE_DIR):
-        base = root / top
-        if not base.is_dir():
-            continue
-        for d in sorted((p for p in base.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-            if d.name.startswith(("workspace_id=", "month=")) or d.parent.name == ACTIVE_DIR:
-                try:
-                    d.rmdir()  # only empty partition directories go
-                except OSError:
-                    pass
+def _removable(name: str, parent: str) -> bool:
+    """Partition folders (and the active area's table folders) may go when empty."""
+    return name.startswith(("workspace_id=", "month=")) or parent == ACTIVE_DIR

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -25,6 +26,7 @@ from .._exceptions import CacheError, CacheLockedError
 from ..frames import RUN_STATUSES, SCHEMA_VERSION
 from ._facts import overlay, read_facts
 from ._files import file_schema as _file_schema
+from ._fs import LocalLocation, Location, location
 from ._layout import (
     ACTIVE_DIR,
     PARTITION_SCHEMA,
@@ -50,7 +52,8 @@ class CacheInfo:
 
     Attributes
     ----------
-    path : Path
+    path : Path or str
+        The directory, or the URI of a cache on an object store.
     schema_version : int or None
     size_bytes : int
         Bytes of the committed Parquet files (trees, active area, facts) [bytes].
@@ -60,7 +63,7 @@ class CacheInfo:
         ``last_submit`` (datetime64[ms, UTC]), ``synced_at`` (datetime64[ms, UTC]).
     """
 
-    path: Path
+    path: Path | str
     schema_version: int | None
     size_bytes: int
     workspaces: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -87,10 +90,26 @@ class Cache:
     Parameters
     ----------
     path : str or Path, optional
-        Cache directory; default ``$SEQERA_ANALYTICS_CACHE`` or the user cache dir.
+        Cache directory, or an object-store URI (``s3://bucket/prefix``; credentials,
+        region and endpoint from the usual AWS environment and config files); default
+        ``$SEQERA_ANALYTICS_CACHE`` or the user cache dir.
 
-    Reading never touches the network and takes no lock (except once, to upgrade a cache
-    of an older schema version in place).
+    Reading a local cache never touches the network (one on an object store reads from
+    it) and takes no lock (except once, to upgrade a cache of an older schema version in
+    place).
+
+    Attributes
+    ----------
+    path : Path or str
+        The directory (a ``Path``), or the URI of a cache on an object store (a ``str``).
+    location : Location
+        Where the files are, and how to reach them (``store._fs``).
+
+    Raises
+    ------
+    CacheError
+        An empty path, a path that is a file, or an unknown URI scheme
+        (``CacheLocationError``).
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -98,9 +117,31 @@ class Cache:
             # Path("") is the working directory: never let an unset variable point there.
             raise CacheError("The cache path is empty; give a directory (--cache DIR) or leave it "
                              "out for the default (SEQERA_ANALYTICS_CACHE or ~/.cache/seqera-analytics).")
-        self.path = Path(path).expanduser() if path is not None else default_cache_dir()
-        if self.path.exists() and not self.path.is_dir():
+        where = (Path(path).expanduser() if isinstance(path, Path) else path) if path is not None \
+            else default_cache_dir()
+        self.location: Location = location(where)
+        loc = self.location
+        self.path: Path | str = loc.root if isinstance(loc, LocalLocation) else loc.display
+        if isinstance(self.path, Path) and self.path.exists() and not self.path.is_dir():
             raise CacheError(f"{self.path} is a file, not a cache directory")
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether the cache is on an object store (``s3://...``) rather than local disk."""
+        return not self.location.local
+
+    def _abs(self, rel: str) -> Any:
+        """What :meth:`committed_files` hands out for a file: a ``Path`` on local disk, the
+        file's URI on an object store."""
+        return self.path / rel if self.location.local else self.location.uri(rel)  # type: ignore[operator]
+
+    def _rel(self, file: Path | str) -> str:
+        if self.location.local:
+            return Path(file).relative_to(self.path).as_posix()
+        text, base = str(file), self.location.uri() + "/"
+        if not text.startswith(base):
+            raise ValueError(f"{text} is not in the cache {base}")
+        return text[len(base):]
 
     def __repr__(self) -> str:
         return f"Cache({str(self.path)!r})"
@@ -118,7 +159,7 @@ class Cache:
             The cache was written by a newer version, could not be upgraded (read-only), or
             its state file is damaged.
         """
-        state = read_state(self.path)
+        state = read_state(self.location)
         if state is None:
             return State()
         if state.schema_version > SCHEMA_VERSION:
@@ -152,14 +193,14 @@ class Cache:
     # ------------------------------------------------------------------ reading
     def is_cache(self) -> bool:
         """Whether the directory holds a cache (a ``state.json``; it may still be empty)."""
-        return (self.path / "state.json").is_file()
+        return self.location.is_file("state.json")
 
     def committed_files(self, table: str, workspace_ids: Sequence[int | None] | None = None, *,
-                        state: State | None = None, active: bool = True) -> list[Path]:
-        """Absolute paths of the Parquet files of ``table`` that the committed state lists:
-        what every reader should read, and nothing else (files of an interrupted sync are
-        not listed), each once: the tree files, then (``active``) the active area's files
-        (runs not finished; under ``<cache>/_active/``). ``workspace_ids`` keeps only those
+                        state: State | None = None, active: bool = True) -> list[Any]:
+        """Absolute paths (``Path``; on an object store, URIs) of the Parquet files of
+        ``table`` that the committed state lists: what every reader should read, and nothing
+        else (files of an interrupted sync are not listed), each once: the tree files, then
+        (``active``) the active area's files (runs not finished; under ``<cache>/_active/``). ``workspace_ids`` keeps only those
         workspaces' partitions (``None`` in it: the personal workspace); ``state``: a state
         already read (so that several tables come from one commit). The runs files do not
         carry the later facts: :meth:`read_table` overlays them.
@@ -178,21 +219,27 @@ class Cache:
         if workspace_ids is not None and table in PARTITIONED:
             keep = {PERSONAL_WORKSPACE_ID if w is None else int(w) for w in workspace_ids}
             files = [f for f in files if (file_partition(f) or (None,))[0] in keep]
-        return [self.path / f for f in files]
+        return [self._abs(f) for f in files]
 
-    def is_active_file(self, file: Path) -> bool:
+    def is_active_file(self, file: Path | str) -> bool:
         """Whether a file is in the active area (runs not finished; library only)."""
-        return Path(file).relative_to(self.path).parts[0] == ACTIVE_DIR
+        return self._rel(file).split("/", 1)[0] == ACTIVE_DIR
 
-    def partition_of(self, file: Path) -> tuple[int | None, str] | None:
+    def partition_of(self, file: Path | str) -> tuple[int | None, str] | None:
         """``(workspace_id, month)`` of a partitioned file (``None`` for the personal
         workspace; month ``YYYY-MM`` of its runs' submission, or ``unknown``)."""
-        part = file_partition(str(Path(file).relative_to(self.path)))
+        part = file_partition(self._rel(file))
         if part is None:
             return None
         return (None if part[0] == PERSONAL_WORKSPACE_ID else part[0]), part[1]
 
-    def time_ranges(self, files: Sequence[Path], columns: Sequence[str]) -> list[dict[str, TimeRange]]:
+    def _footer_key(self, file: Path | str) -> _File:
+        if self.location.local:
+            return _File(str(file), Path(file).stat().st_size)
+        # names carry a uuid and objects are written once: the name alone is the key
+        return _File(self.location.path(self._rel(file)), -1, self.location.filesystem)
+
+    def time_ranges(self, files: Sequence[Path | str], columns: Sequence[str]) -> list[dict[str, TimeRange]]:
         """Per file, the range of each timestamp column from the Parquet footer's statistics
         (no data is read; files are written once, so answers are remembered).
 
@@ -201,27 +248,39 @@ class Cache:
         list of dict
             One dict per file: column -> :class:`TimeRange`.
         """
-        return [dict(zip(columns, _footer_ranges(str(f), f.stat().st_size, tuple(columns))))
-                for f in files]
+        return [dict(zip(columns, _footer_ranges(self._footer_key(f), tuple(columns)))) for f in files]
 
-    def with_quality_findings(self, files: Sequence[Path]) -> list[Path]:
+    def with_quality_findings(self, files: Sequence[Any]) -> list[Any]:
         """The files whose rows may carry a data-quality finding (a ``quality`` value), by
         the Parquet footer's statistics (no data is read; remembered): a clean file is
         skipped by whatever counts findings. Files without statistics are kept."""
-        return [f for f in files if _footer_has_values(str(f), f.stat().st_size, "quality")]
+        return [f for f in files if _footer_has_values(self._footer_key(f), "quality")]
 
-    def _dataset(self, table: str, files: Sequence[str]) -> ds.Dataset:
+    def arrow_dataset(self, table: str, files: Sequence[Any], *, int_times: bool = False) -> ds.Dataset:
+        """A ``pyarrow.dataset`` over some of :meth:`committed_files`' files of ``table``
+        (with the cache's filesystem: how DuckDB reads a cache on an object store), with
+        ``workspace_id`` and ``month`` from the partition paths (``0``: personal).
+        ``int_times``: timestamps and durations as their int64 ms (as SQL engines reading
+        the files see durations)."""
+        return self._dataset(table, [self._rel(f) for f in files], int_times=int_times)
+
+    def _dataset(self, table: str, files: Sequence[str], *, int_times: bool = False) -> ds.Dataset:
         schema = _file_schema(table)
+        if int_times:
+            schema = pa.schema([pa.field(f.name, pa.int64()) if pa.types.is_timestamp(f.type)
+                                or pa.types.is_duration(f.type) else f for f in schema])
+        loc = self.location
         if table not in PARTITIONED:
-            return ds.dataset([str(self.path / f) for f in files], schema=schema, format="parquet")
+            return ds.dataset([loc.path(f) for f in files], schema=schema, format="parquet",
+                              filesystem=loc.filesystem)
         schema = schema.append(PARTITION_SCHEMA.field("workspace_id")).append(PARTITION_SCHEMA.field("month"))
         part = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
         parts = []
         for base in (table, f"{ACTIVE_DIR}/{table}"):
-            mine = [str(self.path / f) for f in files if f.startswith(base + "/")]
+            mine = [loc.path(f) for f in files if f.startswith(base + "/")]
             if mine:
                 parts.append(ds.dataset(mine, schema=schema, format="parquet", partitioning=part,
-                                        partition_base_dir=str(self.path / base)))
+                                        partition_base_dir=loc.path(base), filesystem=loc.filesystem))
         if len(parts) == 1:
             return parts[0]
         return ds.dataset(parts) if parts else schema.empty_table()
@@ -249,7 +308,7 @@ class Cache:
                 return schema.empty_table()
             try:
                 scanned = self._scan(table, files, names, filter,
-                                     read_facts(self.path, state.facts) if table == "runs" else None)
+                                     read_facts(self.location, state.facts) if table == "runs" else None)
                 break
             except FileNotFoundError as exc:
                 # A concurrent commit replaced active or facts files after we read state.json.
@@ -304,13 +363,13 @@ class Cache:
 
     def info(self) -> CacheInfo:
         """Summary of what is cached (workspaces, runs, tasks, date range, size)."""
-        if not (self.path / "state.json").exists():
+        if not self.location.exists("state.json"):
             return CacheInfo(self.path, None, 0)
         state = self.state()
         listed = [f for files in (*state.files.values(), *state.active.values()) for f in files]
         if state.facts:
             listed.append(state.facts)
-        size = sum((self.path / f).stat().st_size for f in listed if (self.path / f).exists())
+        size = sum(self.location.file_sizes(listed).values())
         runs = self.read_table("runs", columns=["workspace_id", "run_id", "submit"])
         tasks = self.read_table("tasks", columns=["workspace_id"])
         rows = []
@@ -350,11 +409,23 @@ class TimeRange:
     known: bool
 
 
+@dataclass(frozen=True)
+class _File:
+    """A file's footer cache key: its path and size (a local file), the filesystem beside."""
+
+    path: str
+    size: int
+    fs: Any = field(default=None, compare=False, hash=False)
+
+    def metadata(self) -> pq.FileMetaData:
+        return pq.ParquetFile(self.path, filesystem=self.fs).metadata
+
+
 @functools.lru_cache(maxsize=65_536)
-def _footer_has_values(path: str, size: int, column: str) -> bool:
+def _footer_has_values(file: _File, column: str) -> bool:
     """Whether a (list) column of a file holds any value: its leaf's statistics show a
     min/max in some row group, or are missing (then: maybe)."""
-    meta = pq.ParquetFile(path).metadata
+    meta = file.metadata()
     leaves = [i for i in range(meta.num_columns)
               if meta.schema.column(i).path.split(".")[0] == column]
     if not leaves:
@@ -368,8 +439,8 @@ def _footer_has_values(path: str, size: int, column: str) -> bool:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _footer_ranges(path: str, size: int, columns: tuple[str, ...]) -> tuple[TimeRange, ...]:
-    meta = pq.ParquetFile(path).metadata
+def _footer_ranges(file: _File, columns: tuple[str, ...]) -> tuple[TimeRange, ...]:
+    meta = file.metadata()
     index = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
     out = []
     for name in columns:

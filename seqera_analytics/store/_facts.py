@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..frames import RUNS
+from ._fs import Location
 from ._layout import FACT_COLUMNS
 
 __all__ = ["FACTS_SCHEMA", "facts_table", "overlay", "read_facts", "to_instant"]
@@ -31,11 +31,11 @@ FACTS_SCHEMA = pa.schema([RUNS["run_id"].arrow_field(), *(RUNS[c].arrow_field() 
 Facts = dict[str, dict[str, Any]]
 
 
-def read_facts(root: Path, rel: str | None) -> Facts:
+def read_facts(loc: Location, rel: str | None) -> Facts:
     """run_id -> fact values, from the committed facts file (empty when there is none)."""
     if rel is None:
         return {}
-    table = pq.read_table(root / rel)
+    table = pq.read_table(loc.path(rel), filesystem=loc.filesystem)
     table = table.select([n for n in FACTS_SCHEMA.names if n in table.column_names])
     return {row.pop("run_id"): row for row in table.to_pylist()}
 

@@ -3,23 +3,23 @@ into place whole, tagged with their batch.
 
 A file is written into ``<cache>/_staging/`` and fsynced, then ``os.replace``-d to its
 place, and the directories it entered fsynced: a plain reader globbing ``*.parquet`` in a
-tree never sees a half-written file, and a file that is in place is complete.
+tree never sees a half-written file, and a file that is in place is complete. On an object
+store the file is uploaded to ``_staging/`` and copied into place server-side (an object
+appears whole when its upload or copy completes).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._fs import Location
 from ._layout import BATCH_KEY, PARTITIONED, STAGING_DIR, TABLE_SPECS
-from ._state import fsync_dir
 
 __all__ = ["batch_of", "file_schema", "publish", "read_files", "stage"]
 
@@ -42,16 +42,18 @@ def file_schema(table: str) -> pa.Schema:
     return schema
 
 
-def staging_path(root: Path) -> Path:
-    d = root / STAGING_DIR
-    d.mkdir(parents=True, exist_ok=True)
-    return d / f"{uuid.uuid4().hex}.parquet"
+def staging_path(loc: Location) -> str:
+    """A new file name in the staging area (its folder created): relative to the cache."""
+    rel = f"{STAGING_DIR}/{uuid.uuid4().hex}.parquet"
+    loc.staging_file(rel)
+    return rel
 
 
-def stage(root: Path, table: str | None, rows: pa.Table, batch: dict[str, Any] | None = None,
-          schema: pa.Schema | None = None) -> Path:
+def stage(loc: Location, table: str | None, rows: pa.Table, batch: dict[str, Any] | None = None,
+          schema: pa.Schema | None = None) -> str:
     """Write ``rows`` (conformed to ``table``'s file schema, sorted) to a new staging file,
-    fsynced; ``batch`` goes into the footer's key-value metadata under ``BATCH_KEY``."""
+    fsynced (on local disk); ``batch`` goes into the footer's key-value metadata under
+    ``BATCH_KEY``. Returns the staging file (relative to the cache)."""
     if schema is None:
         assert table is not None
         schema = file_schema(table)
@@ -61,37 +63,46 @@ def stage(root: Path, table: str | None, rows: pa.Table, batch: dict[str, Any] |
     if batch is not None:
         rows = rows.replace_schema_metadata({**(rows.schema.metadata or {}),
                                              BATCH_KEY: json.dumps(batch).encode()})
-    path = staging_path(root)
-    pq.write_table(rows, path, **PARQUET_OPTIONS)
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-    return path
+    rel = staging_path(loc)
+    pq.write_table(rows, loc.path(rel), filesystem=loc.filesystem, **PARQUET_OPTIONS)
+    loc.sync_file(rel)
+    return rel
 
 
-def publish(root: Path, staged: Iterable[tuple[Path, str]]) -> list[str]:
+def _parent(rel: str) -> str:
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def _depth(rel: str) -> int:
+    return rel.count("/") + 1 if rel else 0
+
+
+def publish(loc: Location, staged: Iterable[tuple[str, str]]) -> list[str]:
     """Move staged files to their places (relative paths), then make the moves durable.
 
     Returns the relative paths moved, in order (so a caller can undo them on failure)."""
     done: list[str] = []
-    dirs: set[Path] = set()
+    dirs: set[str] = set()
     for tmp, rel in staged:
-        final = root / rel
-        if not final.parent.is_dir():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            dirs.update(p for p in final.parent.parents if root in p.parents or p == root)
-        os.replace(tmp, final)
+        parent = _parent(rel)
+        if loc.local and not loc.is_dir(parent):
+            loc.make_dirs(parent)
+            d = parent
+            while d:  # the new folders and the one they entered
+                d = _parent(d)
+                dirs.add(d)
+        loc.move(tmp, rel)
         done.append(rel)
-        dirs.add(final.parent)
-    for d in sorted(dirs, key=lambda p: -len(p.parts)):
-        fsync_dir(d)
+        dirs.add(parent)
+    loc.sync_dirs(sorted(dirs, key=lambda d: -_depth(d)))
     return done
 
 
-def batch_of(path: Path) -> dict[str, Any] | None:
+def batch_of(loc: Location, rel: str) -> dict[str, Any] | None:
     """The batch a tree file belongs to (from its footer), or ``None`` (a file of an older
     release, or not readable)."""
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = pq.read_schema(loc.path(rel), filesystem=loc.filesystem).metadata or {}
         body = json.loads(meta[BATCH_KEY])
     except (OSError, KeyError, ValueError, pa.ArrowException):
         return None
@@ -103,7 +114,7 @@ def batch_of(path: Path) -> dict[str, Any] | None:
     return body
 
 
-def read_files(root: Path, table: str, files: Sequence[str], columns: Sequence[str] | None = None) -> pa.Table:
+def read_files(loc: Location, table: str, files: Sequence[str], columns: Sequence[str] | None = None) -> pa.Table:
     """Rows of some files of a table, in its file schema (columns missing in an older file
     are null)."""
     schema = file_schema(table)
@@ -113,8 +124,10 @@ def read_files(root: Path, table: str, files: Sequence[str], columns: Sequence[s
         return schema.empty_table()
     parts = []
     for f in files:
-        t = pq.read_table(root / f, columns=[c for c in schema.names
-                                              if c in pq.read_schema(root / f).names])
+        # the footer once per file (each read is a request on an object store)
+        present = set(pq.read_schema(loc.path(f), filesystem=loc.filesystem).names)
+        t = pq.read_table(loc.path(f), columns=[c for c in schema.names if c in present],
+                          filesystem=loc.filesystem)
         cols = [t.column(n).cast(fld.type) if n in t.column_names else pa.nulls(t.num_rows, fld.type)
                 for n, fld in zip(schema.names, schema)]
         parts.append(pa.Table.from_arrays(cols, schema=schema))

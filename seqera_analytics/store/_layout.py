@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..frames import PROCESS_METRICS, PROCESS_PROGRESS, RUNS, TASKS, WORKSPACES, TableSpec
+from ._fs import is_uri
 
 __all__ = [
     "ACTIVE_DIR",
@@ -91,12 +92,13 @@ BATCH_KEY = b"seqera_analytics.batch"
 FACT_COLUMNS = ("status", "labels", "deleted", "last_updated", "unlisted_since")
 
 
-def default_cache_dir() -> Path:
+def default_cache_dir() -> Path | str:
     """``$SEQERA_ANALYTICS_CACHE``, else the user cache dir (``~/.cache/seqera-analytics``
-    on Linux, ``~/Library/Caches/seqera-analytics`` on macOS)."""
+    on Linux, ``~/Library/Caches/seqera-analytics`` on macOS). A URI there
+    (``s3://bucket/prefix``) is returned as it is, a string."""
     env = os.environ.get("SEQERA_ANALYTICS_CACHE", "").strip()
     if env:
-        return Path(env).expanduser()
+        return env if is_uri(env) else Path(env).expanduser()
     return Path(platformdirs.user_cache_dir("seqera-analytics", appauthor=False))
 
 

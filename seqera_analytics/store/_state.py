@@ -1,8 +1,9 @@
 """The cache's state file: schema version, the committed Parquet files, the active area,
 the facts file, per-workspace sync state.
 
-``state.json`` is the commit point of every write: it is replaced atomically (write a temp
-file, fsync, ``os.replace``, fsync the directory), and the library reads only the files it
+``state.json`` is the commit point of every write: it is replaced atomically (locally:
+write a temp file, fsync, ``os.replace``, fsync the directory; on an object store: one
+PUT), and the library reads only the files it
 lists. A tree file it does not list was left by a killed sync: the next writer adopts it
 (see ``_adopt``) or removes it.
 """
@@ -10,16 +11,16 @@ lists. A tree file it does not list was left by a killed sync: the next writer a
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import CacheError
 from ..frames import SCHEMA_VERSION
+from ._fs import CacheConflictError, Location, fsync_dir
 from ._layout import ACTIVE_DIR, FACTS_DIR
 
-__all__ = ["State", "WorkspaceState", "atomic_write_bytes", "read_state", "write_state"]
+__all__ = ["State", "WorkspaceState", "fsync_dir", "read_state", "write_state"]
 
 STATE_FILE = "state.json"
 FORMAT = "seqera-analytics-cache"
@@ -124,7 +125,7 @@ class State:
         return json.dumps(body, indent=1).encode()
 
     @classmethod
-    def from_json(cls, raw: bytes, where: Path) -> State:
+    def from_json(cls, raw: bytes, where: str | Path, root: str | Path | None = None) -> State:
         try:
             body = json.loads(raw)
             if not isinstance(body, dict) or body.get("format") != FORMAT:
@@ -161,8 +162,9 @@ class State:
                 _check_path(state.facts, f"{FACTS_DIR}/")
             return state
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            parent = root if root is not None else Path(where).parent
             raise CacheError(f"{where} is damaged ({exc}). Remove the cache directory "
-                             f"{where.parent} and sync again.") from exc
+                             f"{parent} and sync again.") from exc
 
     def workspace(self, workspace_id: int) -> WorkspaceState | None:
         return self.workspaces.get(str(int(workspace_id)))
@@ -173,53 +175,35 @@ def _check_path(f: str, prefix: str) -> None:
         raise ValueError(f"unexpected file {f!r}")
 
 
-def _fsync_dir(path: Path) -> None:
+def read_state(loc: Location) -> State | None:
+    """The state of the cache at ``loc``; ``None`` for a new (empty) cache."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or a new entry in ``path`` durable."""
-    _fsync_dir(path)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` so that readers see the old or the new content, never a mix."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def read_state(root: Path) -> State | None:
-    """The state of the cache at ``root``; ``None`` for a new (empty) cache."""
-    path = root / STATE_FILE
-    try:
-        raw = path.read_bytes()
+        raw = loc.read_bytes(STATE_FILE)
     except FileNotFoundError:
         return None
-    return State.from_json(raw, path)
+    return State.from_json(raw, loc.uri(STATE_FILE), loc.display)
 
 
-def write_state(root: Path, state: State) -> None:
-    atomic_write_bytes(root / STATE_FILE, state.to_json())
+def write_state(loc: Location, state: State) -> None:
+    """Replace ``state.json`` (the commit point).
 
+    On an object store, where the writers' lease is not exclusive (see ``_lease``), the
+    state is read back first: it must be the one this writer read or wrote last (the
+    generation just before ``state``'s), else another writer has committed meanwhile and
+    this one stops, its own files not yet named by any state (the next writer removes or
+    adopts them).
 
-def fsync_file(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def load_json(path: Path) -> Any:
-    return json.loads(path.read_bytes())
+    Raises
+    ------
+    CacheConflictError
+        Another writer committed since (object stores only).
+    """
+    if not loc.local:
+        current = read_state(loc)
+        if (current is None and state.generation != 0) or (
+                current is not None and current.generation != state.generation - 1):
+            raise CacheConflictError(
+                f"Another writer committed to the cache {loc.display} while this one was writing "
+                f"(generation {current.generation if current else 'none'}, expected "
+                f"{state.generation - 1}); nothing it committed is lost. Run the sync again.")
+    loc.write_bytes(STATE_FILE, state.to_json())

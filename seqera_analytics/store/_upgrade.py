@@ -21,11 +21,9 @@ to runs (null) and moves active runs out of the trees.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -34,7 +32,8 @@ import pyarrow.parquet as pq
 from ..frames import SCHEMA_VERSION, TERMINAL_RUN_STATUSES, check_tasks_against_runs
 from ..frames._quality import check_runs, check_tasks
 from ._files import file_schema as _file_schema
-from ._files import staging_path
+from ._files import publish, staging_path
+from ._fs import Location
 from ._layout import (
     BATCH_KEY,
     PARTITIONED,
@@ -45,7 +44,7 @@ from ._layout import (
     new_file_name,
     partition_dir,
 )
-from ._state import State, fsync_dir, write_state
+from ._state import State, write_state
 
 __all__ = ["upgrade"]
 
@@ -70,9 +69,9 @@ def _conform(table: str, rows: pa.Table) -> pa.Table:
 BATCH_ROWS = 262_144
 
 
-def _batches(path: Path) -> Iterator[pa.Table]:
+def _batches(loc: Location, rel: str) -> Iterator[pa.Table]:
     """A Parquet file's rows, a bounded batch at a time (one empty table for an empty file)."""
-    f = pq.ParquetFile(path)
+    f = pq.ParquetFile(loc.path(rel), filesystem=loc.filesystem)
     empty = True
     for batch in f.iter_batches(batch_size=BATCH_ROWS):
         empty = False
@@ -96,23 +95,23 @@ def _checked(table: str, rows: pa.Table, runs: pa.Table | None) -> pa.Table:
     return out.drop_columns(["workspace_id"])
 
 
-def _not_final(root: Path, state: State) -> set[str]:
+def _not_final(loc: Location, state: State) -> set[str]:
     """Runs of an older cache that must not stay in the trees: not finished (non-terminal
     status), or finished with fewer task rows than their counts promise
     (``tasks_succeeded + tasks_failed + tasks_cached``, when all three are known), so that
     a later sync can still complete them (finished files are never rewritten)."""
     rows: dict[str, int] = defaultdict(int)
     for rel in dict.fromkeys(state.files.get("tasks", [])):
-        ids = pq.read_table(root / rel, columns=["run_id"])["run_id"]
+        ids = pq.read_table(loc.path(rel), columns=["run_id"], filesystem=loc.filesystem)["run_id"]
         counts = pc.value_counts(ids)
         for rid, n in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
             rows[rid] += n
     out: set[str] = set()
     count_cols = ("tasks_succeeded", "tasks_failed", "tasks_cached")
     for rel in dict.fromkeys(state.files.get("runs", [])):
-        names = pq.read_schema(root / rel).names
+        names = pq.read_schema(loc.path(rel), filesystem=loc.filesystem).names
         cols = ["run_id", "status", *(c for c in count_cols if c in names)]
-        for r in pq.read_table(root / rel, columns=cols).to_pylist():
+        for r in pq.read_table(loc.path(rel), columns=cols, filesystem=loc.filesystem).to_pylist():
             counts = [r.get(c) for c in count_cols]
             short = all(c is not None for c in counts) and rows.get(r["run_id"], 0) < sum(counts)
             if r["status"] not in TERMINAL_RUN_STATUSES or short:
@@ -120,7 +119,7 @@ def _not_final(root: Path, state: State) -> set[str]:
     return out
 
 
-def upgrade(root: Path, state: State) -> tuple[State, str]:
+def upgrade(loc: Location, state: State) -> tuple[State, str]:
     """Rewrite every file ``state`` lists in the current schema and commit the new state.
 
     Returns
@@ -129,7 +128,7 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
         The committed state and a one-line message for the user.
     """
     files: dict[str, list[str]] = {t: [] for t in state.files}
-    staged: list[tuple[Path, Path]] = []
+    staged: list[tuple[str, str]] = []
     old_files = [f for fs in state.files.values() for f in fs]
     old_active = [f for fs in state.active.values() for f in fs]
     runs_of: dict[tuple[int, str], pa.Table] = {}
@@ -137,7 +136,7 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
     new_key: dict[str, tuple[int, str]] = {}
     counts = {"runs": 0, "tasks": 0}
     flagged = {"runs": 0, "tasks": 0}
-    running = _not_final(root, state)  # they go to the active area
+    running = _not_final(loc, state)  # they go to the active area
     to_active: dict[tuple[str, str, tuple[int, str]], list[pa.Table]] = defaultdict(list)
     active: dict[str, list[str]] = defaultdict(list)
     # Tagged as an upgrade's: if the upgrade is killed, the next writer deletes these
@@ -147,25 +146,25 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
     def write(table: str, directory: str, parts: Iterable[pa.Table], *, keep_empty: bool,
               tag: str = "", into: list[str] | None = None) -> None:
         rel = new_file_name(directory, tag)
-        tmp = staging_path(root)
-        staged.append((tmp, root / rel))
+        tmp = staging_path(loc)
+        staged.append((tmp, rel))
         n = 0
-        with pq.ParquetWriter(tmp, _file_schema(table).with_metadata(meta), **_PARQUET_OPTIONS) as out:
+        with pq.ParquetWriter(loc.path(tmp), _file_schema(table).with_metadata(meta), filesystem=loc.filesystem,
+                              **_PARQUET_OPTIONS) as out:
             for rows in parts:
                 out.write_table(rows)
                 n += rows.num_rows
         if not n and not keep_empty:  # every run of the partition moved elsewhere
             staged.pop()
-            tmp.unlink()
+            loc.delete(tmp)
             return
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+        loc.sync_file(tmp)
         (files.setdefault(table, []) if into is None else into).append(rel)
 
     def checked(table: str, rel: str, part: tuple[int, str] | None) -> Iterator[pa.Table]:
         """The file's rows, batch by batch, checked; rows of runs that move stay behind in
         ``moved``."""
-        for raw in _batches(root / rel):
+        for raw in _batches(loc, rel):
             rows = _conform(table, raw)
             if table == "runs":
                 rows = _checked(table, rows, None)
@@ -213,26 +212,22 @@ def upgrade(root: Path, state: State) -> tuple[State, str]:
                 write(table, partition_dir(table, w, m), rest, keep_empty=False)
         for (table, rid, (w, m)), pieces in sorted(to_active.items(), key=lambda kv: kv[0][:2]):
             write(table, active_dir(table, w, m), pieces, keep_empty=False, tag=rid, into=active[rid])
-        for tmp, final in staged:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)
-        for directory in {final.parent for _, final in staged}:
-            fsync_dir(directory)
+        publish(loc, staged)
         old_version = state.schema_version
         state.files = files
         state.active = dict(active)
         state.schema_version = SCHEMA_VERSION
         state.generation += 1
-        write_state(root, state)  # the commit point
+        write_state(loc, state)  # the commit point
     except BaseException:
         for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+            loc.delete(tmp)
         raise
     for f in old_files:
-        (root / f).unlink(missing_ok=True)
+        loc.delete(f)
     for f in old_active:
-        (root / f).unlink(missing_ok=True)
-    msg = (f"The cache at {root} had schema version {old_version}; upgraded in place to version "
+        loc.delete(f)
+    msg = (f"The cache at {loc.display} had schema version {old_version}; upgraded in place to version "
            f"{SCHEMA_VERSION} from the data it holds (no run fetched again): checked "
            f"{counts['runs']:,} runs and {counts['tasks']:,} tasks, {flagged['runs'] + flagged['tasks']:,} "
            "with data-quality findings (`seqera-analytics report quality`). What the old release "

@@ -17,25 +17,25 @@ A commit:
 
 A process killed before 4 leaves tree files no state names: the next writer adopts the
 complete units and deletes the others (``_adopt``), so plain readers never see a run twice.
+
+On an object store (``s3://bucket/prefix``) the steps are the same with uploads and
+server-side copies instead of ``os.replace`` (an object appears whole when written), and
+the lock is a lease object (``_lease``) checked again at each commit (``_state.write_state``).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import filelock
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from .._exceptions import CacheError, CacheLockedError
+from .._exceptions import CacheError
 from ..frames import SCHEMA_VERSION, TERMINAL_RUN_STATUSES, concat_tables
 from ._adopt import adopt, clear_staging, final_index, repair
 from ._facts import (
@@ -49,6 +49,7 @@ from ._facts import (
     to_instant,
 )
 from ._files import publish, read_files, stage
+from ._fs import ArrowLocation
 from ._layout import (
     FACT_COLUMNS,
     FACTS_DIR,
@@ -60,7 +61,8 @@ from ._layout import (
     new_file_name,
     partition_dir,
 )
-from ._state import State, WorkspaceState, atomic_write_bytes, read_state, write_state
+from ._lease import writer_lock
+from ._state import State, WorkspaceState, read_state, write_state
 from ._upgrade import upgrade
 
 if TYPE_CHECKING:
@@ -113,72 +115,83 @@ class CacheWriter:
     what a killed sync left (``adopted``: runs) and clears the staging area. Use as a
     context manager; :meth:`commit` makes buffered rows visible atomically.
 
-    The lock is a local ``filelock`` (``<cache>/.lock``): it excludes writers on this
-    machine, and on a shared filesystem only as far as its locks work.
+    On local disk the lock is a ``filelock`` (``<cache>/.lock``): it excludes writers on
+    this machine, and on a shared filesystem only as far as its locks work.
+
+    On an object store (``s3://bucket/prefix``) the lock is a lease, ``<prefix>/.lock``,
+    naming its writer and an expiry, renewed at every commit; another writer refuses while
+    a lease of someone else has not expired, and takes an expired one over. Plain S3 has no
+    atomic create, so two writers starting in the same instant can both take the lease:
+    every commit therefore first reads ``state.json`` back and checks it is the one this
+    writer read or wrote last, and the second writer stops at its first commit with a
+    ``CacheConflictError`` (nothing the other committed is lost; its own uncommitted
+    files are removed).
+
+    Raises
+    ------
+    CacheLockedError
+        Another writer holds the lock (or a lease that has not expired), past ``wait_s``.
+    CacheLocationError
+        An object store that cannot be used: missing bucket, no credentials, access denied
+        (checked here, before any Platform request).
+    CacheError
+        The directory holds other files, or the cache is of a newer schema version.
     """
 
     def __init__(self, cache: Cache, *, wait_s: float = 0.0) -> None:
         self.cache = cache
         self.root = cache.path
+        self.loc = loc = cache.location
         self.rebuilt: str | None = None
-        if self.root.is_dir() and not (self.root / "state.json").exists():
+        if isinstance(loc, ArrowLocation):
+            loc.check_writable()  # one line now, not a traceback after the first fetches
+        if loc.is_dir() and not loc.exists("state.json"):
             # Never adopt (and later clean up) a directory that holds someone else's files.
-            foreign = sorted(p.name for p in self.root.iterdir() if p.name not in _OWN_FILES)
+            foreign = sorted(n for n in loc.list_names() if n not in _OWN_FILES)
             if foreign:
                 raise CacheError(
-                    f"{self.root} is not empty and is not a seqera-analytics cache (no state.json; "
+                    f"{loc.display} is not empty and is not a seqera-analytics cache (no state.json; "
                     f"it holds {', '.join(foreign[:3])}{'...' if len(foreign) > 3 else ''}). Choose a "
                     "new or empty directory for the cache.")
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = filelock.FileLock(str(self.root / ".lock"))
-        owner_file = self.root / ".lock.owner"
+        loc.make_dirs("")
+        self._lease = writer_lock(loc, wait_s=wait_s)
+        self._lease.acquire()
         try:
-            self._lock.acquire(timeout=wait_s)
-        except filelock.Timeout:
-            try:
-                owner = owner_file.read_text().strip()
-            except OSError:
-                owner = "another process"
-            raise CacheLockedError(
-                f"The cache {self.root} is being written by {owner}. Wait for that sync to "
-                "finish, or use another cache directory (--cache / SEQERA_ANALYTICS_CACHE).") from None
-        try:
-            atomic_write_bytes(owner_file, f"pid {os.getpid()} on {socket.gethostname()} since "
-                                           f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}".encode())
             self.state = self._open_state()
-            self.repaired = repair(self.root, self.state)
-            self._final = final_index(self.root, self.state)
-            self.adopted = adopt(self.root, self.state, self._final)
-            clear_staging(self.root, self.state)
-            self._facts: Facts = read_facts(self.root, self.state.facts)
+            self.repaired = repair(loc, self.state)
+            self._final = final_index(loc, self.state)
+            self.adopted = adopt(loc, self.state, self._final)
+            clear_staging(loc, self.state)
+            self._facts: Facts = read_facts(loc, self.state.facts)
         except BaseException:
-            self._lock.release()
+            self._release()
             raise
         self._ops: list[tuple[Any, ...]] = []
         self._workspaces: pa.Table | None = None
 
     # ------------------------------------------------------------------ lifecycle
+    def _release(self) -> None:
+        self._lease.release()
+
     def _open_state(self) -> State:
-        state = read_state(self.root)
+        state = read_state(self.loc)
         if state is None:
             state = State()
-            write_state(self.root, state)
+            write_state(self.loc, state)
             return state
         if state.schema_version > SCHEMA_VERSION:
             raise CacheError(
-                f"The cache at {self.root} was written by a newer seqera-analytics (schema "
+                f"The cache at {self.loc.display} was written by a newer seqera-analytics (schema "
                 f"{state.schema_version} > {SCHEMA_VERSION}); upgrade, or use another cache directory.")
         if state.schema_version < SCHEMA_VERSION:
             # the data stays: a re-fetch of a large organisation takes hours
-            state, self.rebuilt = upgrade(self.root, state)
+            state, self.rebuilt = upgrade(self.loc, state)
         return state
 
     def close(self) -> None:
         """Release the lock (buffered, uncommitted rows are dropped)."""
         self._ops, self._workspaces = [], None
-        if self._lock.is_locked:
-            (self.root / ".lock.owner").unlink(missing_ok=True)
-            self._lock.release()
+        self._release()
 
     def __enter__(self) -> CacheWriter:
         return self
@@ -205,7 +218,10 @@ class CacheWriter:
         ------
         ValueError
             Rows for runs that are not in ``runs``.
+        CacheConflictError
+            (Object stores) this writer's lease expired and another writer took it over.
         """
+        self._lease.renew()  # a long fetch between commits keeps its lease (object stores)
         ids = runs["run_id"].to_pylist()
         given = {"tasks": tasks, "process_progress": process_progress, "process_metrics": process_metrics}
         for name, table in given.items():
@@ -266,7 +282,7 @@ class CacheWriter:
     # ------------------------------------------------------------------ reading own state
     def _active_rows(self, rid: str, table: str) -> pa.Table | None:
         files = [f for f in self.state.active.get(rid, []) if f.split("/")[1] == table]
-        return read_files(self.root, table, files) if files else None
+        return read_files(self.loc, table, files) if files else None
 
     def _base_facts(self, rids: set[str]) -> Facts:
         """The fact values in the runs files (trees and active area) of some runs."""
@@ -277,7 +293,7 @@ class CacheWriter:
         files += [f for r in rids for f in self.state.active.get(r, []) if f.split("/")[1] == "runs"]
         if not files:
             return {}
-        rows = read_files(self.root, "runs", files, ["run_id", *FACT_COLUMNS])
+        rows = read_files(self.loc, "runs", files, ["run_id", *FACT_COLUMNS])
         rows = rows.filter(pc.is_in(rows["run_id"], value_set=pa.array(sorted(rids), pa.string())))
         return fact_values(rows)
 
@@ -345,7 +361,14 @@ class CacheWriter:
         -------
         int
             Runs committed (written into the trees or the active area).
+
+        Raises
+        ------
+        CacheConflictError
+            (Object stores) another writer committed since this one read the cache, or took
+            its lease over; this commit's files are removed, the other's state stands.
         """
+        self._lease.renew(force=True)
         entries, facts, facts_changed = self._resolve()
         tree = self._gather_tree({r: e for r, e in entries.items() if e.final})
         active: dict[str, list[tuple[str, pa.Table]]] = {}
@@ -377,26 +400,26 @@ class CacheWriter:
                         batch_files.append((n, new_file_name(partition_dir(n, w, m)), tables[n]))
             batch = {"id": uuid.uuid4().hex, "kind": "commit", "files": [f for _, f, _ in batch_files]}
             for n, rel, rows in batch_files:
-                (late if n == "runs" else staged).append((stage(self.root, n, rows, batch), rel))
+                (late if n == "runs" else staged).append((stage(self.loc, n, rows, batch), rel))
             new_active: dict[str, list[str]] = {}
             for rid, files in active.items():
                 for d, rows in files:
                     rel = new_file_name(d, tag=rid)
-                    rest.append((stage(self.root, d.split("/")[1], rows), rel))
+                    rest.append((stage(self.loc, d.split("/")[1], rows), rel))
                     new_active.setdefault(rid, []).append(rel)
             facts_rel = self.state.facts
             if facts_changed:
                 facts_rel = f"{FACTS_DIR}/facts-{uuid.uuid4().hex}.parquet" if facts else None
                 if facts:
-                    rest.append((stage(self.root, None, facts_table(facts), schema=FACTS_SCHEMA), facts_rel))
+                    rest.append((stage(self.loc, None, facts_table(facts), schema=FACTS_SCHEMA), facts_rel))
             ws_files = self.state.files.get("workspaces", [])
             if self._workspaces is not None and not self._same_workspaces(self._workspaces):
                 rel = new_file_name("workspaces")
-                rest.append((stage(self.root, "workspaces", self._workspaces), rel))
+                rest.append((stage(self.loc, "workspaces", self._workspaces), rel))
                 ws_files = [rel]
-            published += publish(self.root, staged)
-            published += publish(self.root, late)
-            published += publish(self.root, rest)
+            published += publish(self.loc, staged)
+            published += publish(self.loc, late)
+            published += publish(self.loc, rest)
             # the new state, as one object
             files = {t: list(v) for t, v in self.state.files.items()}
             for _, rel, _ in batch_files:
@@ -412,14 +435,14 @@ class CacheWriter:
             new_state = State(schema_version=self.state.schema_version, files=files,
                               workspaces=self.state.workspaces, active=state_active,
                               facts=facts_rel, generation=self.state.generation + 1)
-            write_state(self.root, new_state)  # the commit point
+            write_state(self.loc, new_state)  # the commit point
         except BaseException:
             # Not committed: nothing of this batch may stay (this writer may put its runs
             # again, and adoption would make them appear twice).
             for tmp, _ in (*staged, *late, *rest):
-                tmp.unlink(missing_ok=True)
+                self.loc.delete(tmp)
             for rel in published:
-                (self.root / rel).unlink(missing_ok=True)
+                self.loc.delete(rel)
             raise
         self.state = new_state
         for rid, e in entries.items():
@@ -427,7 +450,7 @@ class CacheWriter:
                 self._final[rid] = e.part
         self._facts = facts
         for f in dropped:
-            (self.root / f).unlink(missing_ok=True)
+            self.loc.delete(f)
         self._ops, self._workspaces = [], None
         return len(entries)
 
@@ -468,7 +491,7 @@ class CacheWriter:
         if not files:
             return False
         try:
-            old = read_files(self.root, "workspaces", files)
+            old = read_files(self.loc, "workspaces", files)
         except OSError:
             return False
         new = table.select(old.schema.names).cast(old.schema)
@@ -486,7 +509,7 @@ class CacheWriter:
         (bool: written into the trees, never rewritten) of the runs cached for a workspace,
         committed ones and active ones, with the latest facts applied."""
         columns = list(dict.fromkeys(["run_id", "status", "last_updated", *extra]))
-        rows = overlay(read_files(self.root, "runs", self._workspace_files("runs", workspace_id), columns),
+        rows = overlay(read_files(self.loc, "runs", self._workspace_files("runs", workspace_id), columns),
                        self._facts)
         final = pc.is_in(rows["run_id"], value_set=pa.array(list(self._final), pa.string()))
         return rows.append_column("final", pc.fill_null(final, False))
@@ -499,6 +522,7 @@ class CacheWriter:
         files = self._workspace_files("tasks", workspace_id)
         if not files:
             return {}
-        ids = ds.dataset([str(self.root / f) for f in files], format="parquet").to_table(columns=["run_id"])
+        ids = ds.dataset([self.loc.path(f) for f in files], format="parquet",
+                         filesystem=self.loc.filesystem).to_table(columns=["run_id"])
         counts = pc.value_counts(ids["run_id"])
         return dict(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))

@@ -93,6 +93,8 @@ def test_only_the_engine_reads_the_store_and_only_its_committed_files():
         "state",
         "read_table",  # (issue 11: the runs, with the facts the cache keeps apart overlaid)
         "is_active_file",  # (issue 11: runs not finished live outside the table trees)
+        "is_remote",  # a cache on an object store: its files reach DuckDB as a pyarrow dataset
+        "arrow_dataset",
     }, used
 
 
