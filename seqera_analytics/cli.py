@@ -21,8 +21,9 @@ class _UsageError(Exception):
 
 
 def _add_cache_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache", metavar="DIR",
-                   help="cache directory (default: $SEQERA_ANALYTICS_CACHE or ~/.cache/seqera-analytics)")
+    p.add_argument("--cache", metavar="DIR|URL",
+                   help="cache directory, or s3://bucket/prefix on object storage (default: "
+                        "$SEQERA_ANALYTICS_CACHE or ~/.cache/seqera-analytics)")
 
 
 def _add_client_args(p: argparse.ArgumentParser) -> None:
