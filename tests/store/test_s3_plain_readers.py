@@ -1,7 +1,7 @@
 """Plain readers (pyarrow.dataset, pandas, DuckDB over a pyarrow dataset) of a cache on S3,
 during syncs and after SIGKILLs (the S3 form of ``test_plain_readers``; a moto server).
 
-A sync subprocess (``seqera-analytics sync --cache s3://...``) is killed at random points
+A sync subprocess (``seqera-analytics sync --cache s3://...``) is killed 10 times at random points
 (a random number of served requests) while this process reads ``s3://bucket/prefix/runs``
 and ``.../tasks`` as a plain reader does. Readers must never see a duplicate
 ``(run_id, task_id, attempt)``, a run whose task rows are fewer than the emulator serves
@@ -117,10 +117,10 @@ def test_plain_readers_of_s3_during_syncs_and_after_sigkills(make_emulator, s3, 
            "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
     rng = random.Random(20261204)
     kills = polls = 0
-    rounds = 4
+    rounds = 10  # the acceptance: 10 SIGKILLs at random points, on disk and on S3
     for round_ in range(rounds):
         if round_:  # new work for every round: new runs, an active run finishing
-            emu.add_runs(2, BENCH, rng.choice(["SUCCEEDED", "FAILED"]))
+            emu.add_runs(3, BENCH, rng.choice(["SUCCEEDED", "FAILED"]))  # >= 4 requests: every kill lands
             if running:
                 emu.finish_run(running.pop())
         target, seen = rng.randint(2, 30 if round_ == 0 else 4), [0]
