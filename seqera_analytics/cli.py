@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from . import __version__
 from ._exceptions import SeqeraError
@@ -100,13 +100,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     summary = sync(names[0] if one and names else (None if one else names), args.since, org=args.org,
                    all_workspaces=args.all_workspaces, include_personal=args.include_personal, full=args.full,
                    cache=args.cache, metrics=args.metrics, progress=args.progress,
-                   show_progress=not args.no_progress, commit_every_s=args.commit_every, **_client_options(args))
+                   show_progress=not args.no_progress and sys.stderr.isatty(), commit_every_s=args.commit_every,
+                   **_client_options(args))
     print(summary)
     return EXIT_PARTIAL if isinstance(summary, MultiSyncSummary) and not summary.ok else 0
 
 
 def _add_cache(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("cache", help="inspect the local cache")
+    p = sub.add_parser("cache", help="inspect the cache")
     csub = p.add_subparsers(dest="cache_command", metavar="ACTION")
     csub.required = True
     info = csub.add_parser("info", help="what is cached: workspaces, runs, tasks, date range, size")
@@ -135,7 +136,7 @@ _UNGROUPED = ("quality",)
 def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "report", help="cost, runtime, failure, efficiency or data-quality report from the cache",
-        description="Compute a report from the local cache (run `seqera-analytics sync` first, or "
+        description="Compute a report from the cache (run `seqera-analytics sync` first, or "
                     "pass --sync). Prints a table, or writes --output as CSV or Parquet (tidy long "
                     "format). Costs are USD (Seqera's estimate); a task counts in the period it "
                     "completed in (a cached task: when its original execution completed), so a "
@@ -338,7 +339,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors in one line (argparse prints the whole usage first), exit status 2."""
+    """Usage errors in one line (argparse prints the whole usage first), exit status 2; no
+    abbreviated options (``report --all`` would silently mean ``--all-columns``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -361,9 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def _log_warnings() -> None:
-    """Show the library's warnings (persistent retries, skipped runs) on stderr, once."""
+    """Show the library's warnings (persistent retries, skipped runs) on stderr, once each,
+    as one line (``warnings.warn`` would add a source file and line a user can do nothing with)."""
     import logging
+    import warnings
+
+    warnings.showwarning = _show_warning
 
     log = logging.getLogger("seqera_analytics")
     if not any(getattr(h, "_seqera_cli", False) for h in log.handlers):

@@ -330,10 +330,11 @@ class AsyncSeqeraClient:
             self._user = user
         return self._user
 
-    async def list_user_workspaces(self, user_id: int | None = None) -> list[dict[str, Any]]:
+    async def list_user_workspaces(self, user_id: int | None = None, *, refresh: bool = False) -> list[dict[str, Any]]:
         """``GET /user/{userId}/workspaces`` ``.orgsAndWorkspaces`` (org-only rows included).
 
-        Without ``user_id``: the token owner's, cached per client.
+        Without ``user_id``: the token owner's, cached per client (``refresh=True`` asks
+        again: workspaces are created and access granted while a client lives).
 
         Raises
         ------
@@ -341,7 +342,7 @@ class AsyncSeqeraClient:
             A row has a workspace id that is not a number.
         """
         if user_id is None:
-            if self._workspace_rows is None:
+            if self._workspace_rows is None or refresh:
                 user_id = (await self.user_info())["id"]
                 self._workspace_rows = await self._workspace_rows_of(user_id)
             return list(self._workspace_rows)

@@ -5,7 +5,9 @@ A finished run's load (``runs`` load columns, ``process_progress``) is derived f
 ``workflow.stats`` ends its task paging on a full page, so its task pages are its only
 requests. ``/progress`` is fetched for runs still active (their ``pending`` tasks have no
 rows yet) and, with ``progress=True``, for every run (the Platform's own peaks and
-``net_cost``), unless the listing already carried it; ``/metrics`` only when asked.
+``net_cost``), unless the run's body already carried it; ``/metrics`` only when asked. A
+finished run's load is derived even when its body carried a progress (a refresh through
+``GET /workflow/{id}`` does), so the same run is stored the same whichever request brought it.
 """
 
 from __future__ import annotations
@@ -64,8 +66,12 @@ async def fetch_run(client: AsyncSeqeraClient, el: dict[str, Any], ws_id: int | 
     wf = el.get("workflow") or {}
     prog = el.get("progress") if isinstance(el.get("progress"), dict) else {}
     terminal = wf.get("status") in F.TERMINAL_RUN_STATUSES
-    served = isinstance(prog.get("workflowProgress"), dict)
-    need_progress = not served and (progress or not terminal)
+    # The progress a body carries (a listing with it, a GET /workflow/{id} refresh) is used only
+    # where /progress would be fetched: a finished run's load is always derived the same way,
+    # so its stored values do not depend on which request brought it.
+    wanted = progress or not terminal
+    served = wanted and isinstance(prog.get("workflowProgress"), dict)
+    need_progress = wanted and not served
     prog_job = asyncio.ensure_future(client.get_progress(rid, ws)) if need_progress else None
 
     async def expected() -> int | None:

@@ -98,6 +98,13 @@ class SyncSummary:
         if self.runs_unlisted:
             lines.append(f"{self.runs_unlisted} cached runs are no longer listed by the Platform (its run history "
                          "is limited); they stay in the cache and in reports, marked unlisted_since")
+        if self.runs_relisted:
+            lines.append(f"{self.runs_relisted} runs marked unlisted are listed again (unmarked)")
+        if self.runs_facts_updated and self.requests is None:
+            lines.append(f"{self.runs_facts_updated} finished runs had only their facts (labels) updated")
+        if self.workspace_id is None and self.runs_listed == 0 and not self.runs_added:
+            lines.append("the personal workspace holds no runs: name one with --workspace ORG/WS "
+                         "(or TOWER_WORKSPACE_ID), or sync --all")
         return lines
 
     def __str__(self) -> str:
@@ -185,5 +192,8 @@ class MultiSyncSummary:
             lines += [f"{s.label}: {note}" for note in s.notes()]
         for name, why in self.failed.items():
             lines.append(f"could not sync {name}: {why}")
+        if not self.workspaces and not self.failed:
+            lines.append("no workspace to sync: the token sees none of those asked for (the personal workspace "
+                         "only with --include-personal)")
         lines += [note for note in (self.rebuilt, self.repaired) if note]
         return "\n".join(lines)

@@ -171,6 +171,10 @@ async def _sync_all(client: AsyncSeqeraClient, plans: list[WorkspaceSync], commi
             await ws.plan(client)
         except (PermissionDeniedError, NotFoundError) as exc:
             if not many:
+                # About the workspace, not the sync: say which, and keep the class.
+                exc.args = (f"Cannot sync {ws.target.label}: {_unreachable(exc)}.",)
+                exc.message = exc.args[0]
+                exc.about_workspace = True  # type: ignore[attr-defined]  # (no "run it again" note)
                 raise
             # One workspace out of reach (403: access revoked, 404: deleted): the others go on.
             failed[ws.target.label] = _unreachable(exc)
@@ -261,7 +265,7 @@ async def async_sync(client: AsyncSeqeraClient, workspace: str | int | Sequence[
                 if not p.finished:
                     p.save()
             await committer.commit(force=True)
-            if isinstance(err, APIError):
+            if isinstance(err, APIError) and not getattr(err, "about_workspace", False):
                 note = "sync stopped; the runs fetched so far are saved, run the sync again to continue"
                 err.args = (f"{err.args[0]} -- {note}",)
                 err.message = err.args[0]

@@ -77,7 +77,8 @@ async def resolve_targets(client: AsyncSeqeraClient, writer: CacheWriter, *,
         known = _cached_name(writer, endpoint, str(ref).strip())
         if known is not None:
             return [known]
-    rows = await client.list_user_workspaces()
+    # Asked afresh each sync: a long-lived client (a notebook's) must see new workspaces.
+    rows = await client.list_user_workspaces(refresh=True)
     # Remember every workspace the token sees (names for later syncs and for reports).
     writer.put_workspaces(F.workspaces_table(rows))
     spaces = [r for r in rows if r.get("workspaceId") is not None]
@@ -103,6 +104,13 @@ async def resolve_targets(client: AsyncSeqeraClient, writer: CacheWriter, *,
         if ref is None and (all_workspaces or org is not None):
             continue  # the default workspace only when nothing else was asked
         ws_id = await client.resolve_workspace(ref)
+        if ws_id is not None and ws_id not in names and len(workspaces) + bool(org) + all_workspaces > 1:
+            # In a sync of many, an id the token cannot see is a typo, not a workspace to report as 403.
+            available = sorted(names.values())
+            raise WorkspaceNotFoundError(
+                f"No workspace {ref!r} is visible to this token. Workspaces it can see: "
+                f"{', '.join(available) if available else 'none (only the personal workspace)'}.",
+                available=available)
         out.append(Target(ws_id, names.get(ws_id) if ws_id is not None else None))
     seen: set[int | None] = set()
     unique = []

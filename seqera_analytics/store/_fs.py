@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow.fs as pafs
 
@@ -30,8 +31,11 @@ from .._exceptions import CacheError
 __all__ = ["CacheConflictError", "CacheLocationError", "Location", "is_uri", "location"]
 
 #: Schemes that name a local directory.
+#: The object stores a cache may live on (tested against a local S3 server).
+_REMOTE_SCHEMES = frozenset({"s3"})
 _LOCAL_SCHEMES = ("file",)
 _URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_USERINFO = re.compile(r"//[^/@\s'\"]*@")
 
 
 class CacheLocationError(CacheError):
@@ -247,9 +251,18 @@ class ArrowLocation(Location):
         assert self.filesystem is not None
         return self.filesystem
 
+    def _failed(self, exc: OSError) -> CacheLocationError:
+        # Readers (reports, cache info) get the one line the writer's check gives.
+        return CacheLocationError(f"Cannot read the cache {self.display}: {_short(exc)}")
+
     def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open_input_stream(self.path(rel)) as fh:
-            return fh.read()
+        try:
+            with self.fs.open_input_stream(self.path(rel)) as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         # A single PUT: readers see the old object or the new one (no temp file needed).
@@ -257,7 +270,12 @@ class ArrowLocation(Location):
             out.write(data)
 
     def _info(self, rel: str) -> pafs.FileInfo:
-        return self.fs.get_file_info(self.path(rel))
+        try:
+            return self.fs.get_file_info(self.path(rel))
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def exists(self, rel: str) -> bool:
         return self._info(rel).type != pafs.FileType.NotFound
@@ -408,15 +426,24 @@ def location(where: str | Path) -> Location:
     scheme = m.group(1).lower()
     if scheme in _LOCAL_SCHEMES:
         return LocalLocation(Path(text[len(m.group(0)):]))
+    if scheme not in _REMOTE_SCHEMES:
+        # Only S3 is tested; other pyarrow filesystems (gs://, hdfs://) can block for minutes
+        # looking for credentials before saying anything, so they are refused up front.
+        raise CacheLocationError(
+            f"Unsupported cache location scheme {scheme!r} in {_redact(text)}: use a local directory "
+            "or s3://bucket/prefix (S3-compatible stores through AWS_ENDPOINT_URL_S3).")
+    text = m.group(0).lower() + text[len(m.group(0)):]  # S3://... is s3://...
+    if any(seg in ("..", ".") for seg in unquote(_redact(text)[len(m.group(0)):]).split("/")):
+        raise CacheLocationError(f"The cache location {_redact(text)} has '.' or '..' in its path: name the "
+                                 "prefix itself.")
     try:
         fs, root = pafs.FileSystem.from_uri(text)
-    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        msg = " ".join(str(exc).split())
-        if "unrecognized filesystem type" in msg.lower() or "scheme" in msg.lower():
-            raise CacheLocationError(
-                f"Unknown cache location scheme {scheme!r} in {_redact(text)}: use a local directory "
-                "or s3://bucket/prefix.") from None
-        raise CacheLocationError(f"Cannot open the cache {_redact(text)}: {_short(exc)}") from None
+    except ValueError as exc:  # pyarrow's ArrowInvalid: it quotes the whole URI, keys included
+        raise CacheLocationError(f"Cannot open the cache {_redact(text)}: not a valid {scheme}:// URL "
+                                 f"({type(exc).__name__}).") from None
+    except OSError as exc:  # e.g. the bucket's region could not be found
+        raise CacheLocationError(f"Cannot open the cache {_redact(text)}: "
+                                 f"{_short(_USERINFO.sub('//', str(exc)))}") from None
     if isinstance(fs, pafs.LocalFileSystem):
         return LocalLocation(Path(root))
     if not root.strip("/"):

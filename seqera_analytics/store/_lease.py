@@ -19,6 +19,7 @@ commit (``_state.write_state``): the second writer stops at its first commit wit
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import time
@@ -44,6 +45,15 @@ _POLL_S = 1.0
 
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _pid_namespace() -> int | None:
+    """The inode of this process's pid namespace: two containers on one host share a host
+    name but not pids, so a pid is only judged within the namespace that wrote it."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
 
 
 def _alive(pid: int) -> bool:
@@ -76,7 +86,7 @@ class Lease:
         self.wait_s = wait_s
         self.lease_s = lease_s
         self.id = uuid.uuid4().hex
-        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.host, self.pid, self.pidns = socket.gethostname(), os.getpid(), _pid_namespace()
         self.owner = f"pid {self.pid} on {self.host}"
         self.since = time.time()
         self.written = 0.0
@@ -93,7 +103,8 @@ class Lease:
 
     def _write(self) -> None:
         now = time.time()
-        body = {"id": self.id, "owner": self.owner, "host": self.host, "pid": self.pid, "since": _iso(self.since),
+        body = {"id": self.id, "owner": self.owner, "host": self.host, "pid": self.pid, "pidns": self.pidns,
+                "since": _iso(self.since),
                 "expires": now + self.lease_s, "expires_at": _iso(now + self.lease_s)}
         self.loc.write_bytes(LEASE_FILE, json.dumps(body).encode())
         self.written = now
@@ -106,10 +117,14 @@ class Lease:
             expires = float(body.get("expires", 0))
         except (TypeError, ValueError):
             return None
-        if expires <= time.time():
+        now = time.time()
+        # A lease no writer of ours could have written (nan, inf, years ahead) is damaged:
+        # treated as expired rather than blocking the cache forever.
+        if not math.isfinite(expires) or expires <= now or expires > now + 10 * self.lease_s:
             return None
-        if body.get("host") == self.host and isinstance(body.get("pid"), int) and not _alive(body["pid"]):
-            return None  # its writer ran here and is gone (killed): nobody renews it
+        if (body.get("host") == self.host and body.get("pidns") is not None and body.get("pidns") == self.pidns
+                and isinstance(body.get("pid"), int) and not _alive(body["pid"])):
+            return None  # its writer ran here, in this pid namespace, and is gone (killed)
         return body
 
     def acquire(self) -> None:
@@ -136,7 +151,8 @@ class Lease:
                 raise CacheLockedError(
                     f"The cache {self.loc.display} is being written by {other.get('owner', 'another writer')} "
                     f"since {other.get('since', '?')} (lease until {other.get('expires_at', '?')}). Wait for "
-                    "that sync to finish, or use another cache (--cache / SEQERA_ANALYTICS_CACHE).")
+                    "that sync to finish, or use another cache (--cache / SEQERA_ANALYTICS_CACHE); if no "
+                    f"sync is running, remove {self.loc.uri(LEASE_FILE)}.")
             time.sleep(min(_POLL_S, left))
 
     def renew(self, *, force: bool = False) -> None:

@@ -143,6 +143,19 @@ def test_bad_locations_fail_in_one_line_before_any_request(make_emulator, s3, mo
               f"&endpoint_override={host}&scheme=http&region=us-east-1")
     text = _one_line_error_before_any_request(emu, in_uri)
     assert secret not in text  # (pyarrow refuses the parameter; the message does not echo it)
+    # URLs pyarrow cannot parse: its own message quotes them whole, keys in the user info too
+    in_url = "Zq9UrlSecretNotInTheEnvironment"  # (the environment's secret is scrubbed anyway)
+    for bad in (f"s3://AKIA:{in_url}@{s3.bucket}/x y", f"s3://AKIA:{in_url}@{s3.bucket}/x%zz",
+                f"s3://AKIA:{in_url}@{s3.bucket}:99999/x"):
+        text = _one_line_error_before_any_request(emu, bad)
+        assert in_url not in text and "AKIA" not in text, text
+    # schemes other than S3 (gs:// would wait minutes for Google credentials) and prefixes
+    # that climb out of themselves are refused up front
+    for bad in ("gs://b/x", "hdfs://h/x"):
+        assert "Unsupported cache location scheme" in _one_line_error_before_any_request(emu, bad)
+    for bad in (f"s3://{s3.bucket}/x%2F..%2Fy", f"s3://{s3.bucket}/../x", f"s3://{s3.bucket}/./x"):
+        assert "'..'" in _one_line_error_before_any_request(emu, bad)
+    assert Cache(f"S3://{s3.bucket}/upper").location.uri() == f"s3://{s3.bucket}/upper"
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
@@ -232,16 +245,22 @@ def test_a_lease_left_by_a_killed_writer_on_this_host_is_taken_over_at_once(s3, 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True)
     pid = int(gone.stdout)  # a pid that has exited
+    pidns = os.stat("/proc/self/ns/pid").st_ino  # the writer's pid namespace (a container has its own)
     lease = {"id": "killed", "owner": f"pid {pid} on {socket.gethostname()}", "host": socket.gethostname(),
-             "pid": pid, "since": "2026-01-01T00:00:00Z", "expires": time.time() + 300,
+             "pid": pid, "pidns": pidns, "since": "2026-01-01T00:00:00Z", "expires": time.time() + 300,
              "expires_at": "later"}
     c.location.write_bytes(".lock", json.dumps(lease).encode())
     with c.writer() as w:
         assert json.loads(c.location.read_bytes(".lock"))["id"] == w._lease.id
-    # the same lease from another host must be waited for
-    c.location.write_bytes(".lock", json.dumps({**lease, "host": "elsewhere"}).encode())
-    with pytest.raises(CacheLockedError):
-        c.writer()
+    # the same lease from another host, or another pid namespace of this one, must be waited for
+    for other in ({"host": "elsewhere"}, {"pidns": pidns + 1}):
+        c.location.write_bytes(".lock", json.dumps({**lease, **other}).encode())
+        with pytest.raises(CacheLockedError, match="remove s3://"):
+            c.writer()
+    # a damaged expiry (no writer of ours writes one) does not block the cache forever
+    for bad in (float("nan"), float("inf"), 1e300):
+        c.location.write_bytes(".lock", json.dumps({**lease, "host": "elsewhere", "expires": bad}).encode())
+        c.writer().close()
 
 
 def test_the_cache_variable_may_name_an_s3_prefix(s3, monkeypatch):

@@ -13,7 +13,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from seqera_analytics import MultiSyncSummary, SyncSummary, cli, fetch, sync
+from seqera_analytics import MultiSyncSummary, SyncSummary, WorkspaceNotFoundError, cli, fetch, sync
 from seqera_analytics.api import RetryPolicy
 from seqera_analytics.bundles import bundled_runs_dir
 from seqera_analytics.ingest import OrganizationNotFoundError
@@ -189,3 +189,41 @@ def test_a_finished_runs_changed_facts_cost_no_task_request(make_emulator, tmp_p
     run = load_runs(cache=cache).set_index("run_id").loc[rid]
     assert sorted(run.labels) == ["billing-q3", "reviewed"]
     pd.testing.assert_frame_equal(load_tasks(cache=cache), before)
+
+
+def test_a_long_lived_client_sees_workspaces_created_after_its_first_sync(org, tmp_path):
+    c = _client(org)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            first = sync(org="lab-a", cache=tmp_path / "c", client=c, show_progress=False)
+            org.add_runs(2, "lab-a/new-project", status="SUCCEEDED")
+            second = sync(org="lab-a", cache=tmp_path / "c", client=c, show_progress=False)
+            with pytest.raises(WorkspaceNotFoundError, match="12345678"):
+                # in a sync of many, an id the token cannot see is refused like a name
+                sync([12345678, "lab-a/rnaseq"], cache=tmp_path / "c", client=c, show_progress=False)
+    finally:
+        c.close()
+    assert "lab-a/new-project" not in {s.workspace for s in first.workspaces}
+    assert "lab-a/new-project" in {s.workspace for s in second.workspaces}
+    assert _cached_ids(tmp_path / "c", org.workspace_id("lab-a/new-project")) == set(
+        org.run_ids("lab-a/new-project"))
+
+
+def test_a_run_is_stored_the_same_whichever_request_brought_it(make_emulator, tmp_path):
+    """A run cached while active and refreshed through GET /workflow/{id} once finished holds
+    the same values as the same run fetched finished from the listing."""
+    emu = make_emulator(include_real_runs=False, rate_limit=None)
+    ws = "lab-a/x"
+    (active,) = emu.add_runs(1, ws, status="RUNNING")
+    emu.add_runs(3, ws)  # newer runs: the refresh of the active one lies past the stop point
+    _sync(emu, tmp_path / "a", ws)
+    emu.finish_run(active)
+    emu.reset_counts()
+    _sync(emu, tmp_path / "a", ws)
+    assert emu.count("/workflow/{workflowId}") == 1  # refreshed through GET /workflow/{id}
+    _sync(emu, tmp_path / "b", ws)  # a cache that first sees it finished, in the listing
+    a = load_runs(cache=tmp_path / "a").set_index("run_id").sort_index()
+    b = load_runs(cache=tmp_path / "b").set_index("run_id").sort_index()
+    pd.testing.assert_frame_equal(a.drop(columns=["last_updated"]), b.drop(columns=["last_updated"]),
+                                  check_exact=True)
