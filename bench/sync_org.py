@@ -32,6 +32,17 @@ ORGS = ("genomics", "clinical", "rnd")
 _CHILD = r"""
 import json, resource, sys, time
 from seqera_analytics import fetch, sync
+
+def peak_rss_kib():
+    # VmHWM: the peak of this process image's own memory. ru_maxrss would also count the
+    # parent's RSS at the fork (Linux carries the high-water mark across exec), i.e. the
+    # emulator's, which grows with the organisation.
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
 url, token, cache = sys.argv[1:4]
 client = fetch.connect(token=token, endpoint=url)
 t0 = time.monotonic()
@@ -39,7 +50,7 @@ s = sync(all_workspaces=True, cache=cache, client=client, show_progress=False)
 client.close()
 print(json.dumps({"requests": s.requests, "seconds": s.seconds, "rate_limited": s.rate_limited,
                   "retries": s.retries, "workspaces": len(s.workspaces), "failed": len(s.failed),
-                  "runs_added": s.runs_added, "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "runs_added": s.runs_added, "peak_rss_kib": peak_rss_kib()}))
 """
 
 

@@ -292,7 +292,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(_nothing_matches(cache, args))
     if args.output:
         path = reports.export(df, args.output, layout=args.layout)
-        print(f"Wrote the {args.kind} report ({len(df)} rows, {args.layout} layout) to {path}")
+        # The rows of the file as written (the long layout has one per value, not per printed row).
+        written = len(reports.read_report(path))
+        print(f"Wrote the {args.kind} report ({written} rows, {args.layout} layout) to {path}")
     elif not df.empty:
         _print_report(df, args.kind, args.all_columns)
     for note in df.attrs.get("notes", []):

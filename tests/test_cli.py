@@ -63,6 +63,12 @@ def test_report_output_files_match_the_raw_json(capsys, demo_cache, tmp_path):
         code, out, _ = run(capsys, "report", "cost", "--month", "2025-09", "--by", "pipeline",
                            "--output", path, "--cache", demo_cache)
         assert code == 0 and path.exists()
+        if suffix == ".csv":  # the message counts the file's rows (read here with the csv module)
+            import csv
+
+            with open(path, newline="", encoding="utf-8") as fh:
+                rows = sum(1 for _ in csv.reader(fh)) - 1
+            assert f"({rows} rows, long layout)" in out, out
         df = read_report(path)
         got = df[df.metric == "cost"].set_index("pipeline")["value"] if "metric" in df.columns else df.set_index("pipeline")["cost"]
         for pipeline in ("nf-core/sarek", "nf-core/methylseq"):

@@ -102,6 +102,20 @@ def sorted_tables(cache: Path) -> dict[str, pa.Table]:
     return {t: c.read_table(t).sort_by([(k, "ascending") for k in keys]) for t, keys in KEYS.items()}
 
 
+def differences(got: pa.Table, want: pa.Table) -> str:
+    """Which runs and columns differ (for the failure message)."""
+    g, w = got.to_pandas(), want.to_pandas()
+    if len(g) != len(w) or list(g.columns) != list(w.columns):
+        return f"rows {len(g)} vs {len(w)}; only on one side: {sorted(set(g.run_id) ^ set(w.run_id))[:5]}"
+    out = []
+    for col in g.columns:
+        a, b = g[col].astype(str), w[col].astype(str)
+        if not (a == b).all():
+            out.append(f"{col}: " + ", ".join(f"{r}: {x!r} vs {y!r}" for r, x, y in
+                                              list(zip(g.run_id[a != b], a[a != b], b[a != b]))[:3]))
+    return "; ".join(out)
+
+
 def clean_sync(emu, cache: Path) -> None:
     c = fetch.connect(token=emu.token, endpoint=emu.url, requests_per_second=500, retry=QUICK)
     try:
@@ -175,7 +189,8 @@ def test_plain_readers_during_syncs_and_after_ten_sigkills(make_emulator, tmp_pa
         clean_sync(emu, killed)
         got, want = sorted_tables(killed), sorted_tables(clean)
         for table in KEYS:
-            assert got[table].equals(want[table]), f"round {round_}: {table} differs from a clean sync"
+            assert got[table].equals(want[table]), (
+                f"round {round_}: {table} differs from a clean sync: {differences(got[table], want[table])}")
         n_runs, _ = plain_read(killed, expect, after_kill=False)
         assert n_runs == sum(1 for rid in emu.run_ids(BENCH)
                              if emu._store.runs[rid].status not in ("RUNNING", "SUBMITTED"))
