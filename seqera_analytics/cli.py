@@ -65,7 +65,7 @@ def _add_sync(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
         epilog="Exit status: 0 when every workspace was synced (runs that could not be fetched are listed and "
                f"stay pending for the next sync); {EXIT_PARTIAL} when some workspaces could not be synced "
                "(403/404, listed) and the others were; 1 on an error that stopped the sync (what was fetched "
-               "is kept); 2 on bad arguments.")
+               "is kept) or a workspace or organization name that matched nothing; 2 on malformed arguments.")
     p.add_argument("--workspace", "-w", metavar="ORG/WS", action="append",
                    help="workspace as org/workspace or numeric id; repeat for several "
                         "(default: $TOWER_WORKSPACE_ID, else the personal workspace)")
