@@ -116,6 +116,7 @@ class WorkspaceSync:
         self.listed: set[str] = set()
         self.cached: dict[str, dict[str, Any]] = {}
         self.state: WorkspaceState | None = None
+        self.prev: WorkspaceState | None = None  # the state the last sync left (set by plan)
         self.finishing = False  # its last fetch is done and its finishing commit is on its way
         self.finished = False
 
@@ -270,7 +271,7 @@ class WorkspaceSync:
         facts-only runs get their facts, and a complete listing sets the unlisted marks.
         Takes effect at the next commit."""
         st, prev, since = self.state, self.prev, self.since
-        assert st is not None
+        assert st is not None, "finish() before plan()"
         now = pd.Timestamp.now(tz="UTC")
         if self.facts:
             self.writer.update_run_facts(F.runs_table(self.facts, workspace_id=self.workspace_id))
@@ -280,7 +281,7 @@ class WorkspaceSync:
                 if rid in self.listed:
                     if row.get("unlisted_since") is not None:
                         back.append(rid)
-                elif since is None or (_ts(row.get("submit")) is not None and _ts(row.get("submit")) >= since):
+                elif since is None or ((submit := _ts(row.get("submit"))) is not None and submit >= since):
                     gone.append(rid)
             gone = [r for r in gone if r not in self.planned]
             if gone:
