@@ -203,7 +203,9 @@ class WorkspaceSync:
         self.listed = {run_id(el) for el in listed}
         # Beyond where the listing stopped: runs cached while active, runs still pending from an
         # earlier sync, and cached terminal runs that are short.
-        stale = {rid for rid, (st, _) in known.items() if st not in F.TERMINAL_RUN_STATUSES}
+        # (An active run already marked unlisted is gone from the Platform: nothing to refresh.)
+        stale = {rid for rid, (st, _) in known.items() if st not in F.TERMINAL_RUN_STATUSES
+                 and cached_by_id[rid].get("unlisted_since") is None}
         forced = pending | {rid for rid in known if short(rid)}
         extra = sorted((stale | forced) - self.listed)
         if extra:
@@ -211,6 +213,11 @@ class WorkspaceSync:
                                              return_exceptions=True)
             for rid, d in zip(extra, described):
                 if isinstance(d, (PermissionDeniedError, NotFoundError)):
+                    if self.complete_listing and rid in stale and rid not in forced:
+                        # Cached while active, missing from a whole listing and refused by
+                        # name: dropped from the run history. Marked unlisted at finish (it
+                        # keeps its last known state) and not asked for again.
+                        continue
                     self.failed.append(rid)
                 elif isinstance(d, BaseException):
                     raise d

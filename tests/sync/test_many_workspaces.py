@@ -227,3 +227,20 @@ def test_a_run_is_stored_the_same_whichever_request_brought_it(make_emulator, tm
     b = load_runs(cache=tmp_path / "b").set_index("run_id").sort_index()
     pd.testing.assert_frame_equal(a.drop(columns=["last_updated"]), b.drop(columns=["last_updated"]),
                                   check_exact=True)
+
+
+def test_an_active_run_dropped_from_the_history_is_marked_and_not_asked_for_again(make_emulator, tmp_path):
+    emu = make_emulator(include_real_runs=False, rate_limit=None)
+    ws = "lab-a/x"
+    (active,) = emu.add_runs(1, ws, status="RUNNING")
+    emu.add_runs(3, ws)  # newer: the active run is the oldest, first out of the history
+    cache = tmp_path / "c"
+    _sync(emu, cache, ws)
+    emu.max_run_history = 3
+    s = _sync(emu, cache, ws, full=True)
+    assert s.runs_failed == [] and s.runs_unlisted == 1
+    run = load_runs(cache=cache).set_index("run_id").loc[active]
+    assert run.status == "RUNNING" and pd.notna(run.unlisted_since)  # its last known state, marked
+    emu.reset_counts()
+    s = _sync(emu, cache, ws)
+    assert emu.count("/workflow/{workflowId}") == 0 and s.runs_failed == []
