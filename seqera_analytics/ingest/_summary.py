@@ -176,9 +176,9 @@ class MultiSyncSummary:
 
     def __str__(self) -> str:
         n = len(self.workspaces)
-        lines = [f"synced {n} workspace{'s' if n != 1 else ''} into {self.cache}: {self.runs_added} runs added, "
-                 f"{self.runs_updated} updated, {self.tasks_added} tasks written; {self.requests} requests in "
-                 f"{self.seconds:.1f}s ({self.requests_per_second:.1f}/s)"
+        lines = [f"synced {n} workspace{'s' if n != 1 else ''} into {self.cache}:",
+                 f"  {self.runs_added} runs added, {self.runs_updated} updated, {self.tasks_added} tasks written; "
+                 f"{self.requests} requests in {self.seconds:.1f}s ({self.requests_per_second:.1f}/s)"
                  + (f", {self.rate_limited} rate-limited, retried" if self.rate_limited else "")]
         if self.workspaces:
             width = min(40, max(len("workspace"), *(len(s.label) for s in self.workspaces)))

@@ -148,7 +148,7 @@ class _Bar:
 
 
 def _unreachable(exc: PermissionDeniedError | NotFoundError) -> str:
-    return f"{exc.status_code} on {exc.method} {exc.path}: the token has no access to its runs, or it was deleted"
+    return f"{exc.status_code} on {exc.method} {exc.path} (no access to its runs, or deleted)"
 
 
 async def _sync_all(client: AsyncSeqeraClient, plans: list[WorkspaceSync], committer: _Committer, *,
