@@ -36,6 +36,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BillingDataError",
     "CacheError",
     "CacheLockedError",
     "ConfigurationError",
@@ -177,6 +178,12 @@ class WorkspaceNotFoundError(SeqeraError):
 
 class DataFormatError(SeqeraError):
     """A run bundle or ``tw runs dump`` archive is missing files or is not valid JSON."""
+
+
+class BillingDataError(SeqeraError, ValueError):
+    """A bill cannot be read as asked: a file that is not a Cost and Usage Report, an empty
+    one, or no tag column matching the configured tag names (the message lists the tags
+    found). Nothing is written to the cache."""
 
 
 class ReportError(SeqeraError, ValueError):
