@@ -180,7 +180,7 @@ class DataFormatError(SeqeraError):
     """A run bundle or ``tw runs dump`` archive is missing files or is not valid JSON."""
 
 
-class BillingDataError(SeqeraError, ValueError):
+class BillingDataError(SeqeraError):
     """A bill cannot be read as asked: a file that is not a Cost and Usage Report, an empty
     one, or no tag column matching the configured tag names (the message lists the tags
     found). Nothing is written to the cache."""

@@ -128,9 +128,10 @@ _REPORTS = {
     "failures": ("failure_report", "pipeline"),
     "efficiency": ("efficiency_report", "process"),
     "quality": ("data_quality", ""),
+    "reconcile": ("reconcile_billing", ""),
 }
 #: Reports without periods or group keys.
-_UNGROUPED = ("quality",)
+_UNGROUPED = ("quality", "reconcile")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -159,6 +160,14 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--layout", choices=["long", "wide"], default="long",
                    help="--output layout: long (tidy: id columns, metric, value, unit; default) or wide "
                         "(one row per period and group, as printed; easiest in a spreadsheet)")
+    p.add_argument("--basis", choices=["estimate", "billed", "both"], default="estimate",
+                   help="cost: Seqera's estimate (default), the AWS bill imported with `cur import`, "
+                        "or both side by side")
+    p.add_argument("--idle", choices=["task", "spread", "row"], default="task",
+                   help="cost --basis billed|both: the instances' idle capacity as AWS split it over "
+                        "the tasks (default), spread over the groups by used cost, or as its own row")
+    p.add_argument("--per", choices=["period", "run"], default="period",
+                   help="reconcile: one row per period and kind of money (default), or per run")
     p.add_argument("--all-columns", action="store_true", help="print every column (efficiency has ~40)")
     p.add_argument("--config", metavar="FILE", help="efficiency: write the right-sizing Nextflow config here")
     p.add_argument("--sync", action="store_true", help="sync the workspace from the API first")
@@ -190,6 +199,15 @@ _SHOWN = {
                    "wasted_cost", "wasted_share", "cpu_usage_median", "memory_usage_median",
                    "time_usage_median", "cpus_requested", "suggested_cpus", "memory_requested_gib",
                    "suggested_memory", "suggested_time", "note"),
+    "reconcile:period": ("period_label", "row", "line_item_type", "net_cost", "used_cost", "idle_cost",
+                         "billed_cost", "billed_to_estimate", "runs", "tasks_without_lines"),
+    "reconcile:run": ("period_label", "run_id", "pipeline", "net_cost", "used_cost", "idle_cost",
+                      "billed_cost", "billed_to_estimate", "tasks_without_lines", "note"),
+}
+#: Billed cost reports: the group keys, then these.
+_SHOWN_BASIS = {
+    "billed": ("billed_cost", "used_cost", "idle_cost", "tasks_billed", "tasks_without_lines", "runs"),
+    "both": ("cost", "net_cost", "billed_cost", "used_cost", "idle_cost", "billed_to_estimate"),
 }
 
 
@@ -206,6 +224,12 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
         marks = shown.pop("partial").fillna(False).to_numpy(dtype=bool)
         if "period_label" in shown.columns:
             shown["period_label"] = [f"{p}*" if m else p for p, m in zip(shown["period_label"], marks)]
+    basis = df.attrs.get("basis")
+    if kind == "cost" and basis in _SHOWN_BASIS:
+        from .reports import RUN_KEYS, TASK_KEYS
+
+        kind = f"cost:{basis}"
+        _SHOWN.setdefault(kind, ("period_label", *RUN_KEYS, *TASK_KEYS, *_SHOWN_BASIS[basis]))
     if kind in _SHOWN and not all_columns:
         shown = shown[[c for c in shown.columns if c in _SHOWN[kind]]]
     for col in shown.columns:
@@ -283,8 +307,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
             raise _UsageError(f"--by does not go with `report {args.kind}`")
     else:
         kwargs["by"] = [b.strip() for b in (args.by or default_by).split(",") if b.strip()]
-    if args.kind not in ("efficiency", *_UNGROUPED):
+    if args.kind not in ("efficiency", "quality"):
         kwargs["period"] = None if args.period == "none" else args.period
+    if args.kind == "cost":
+        kwargs.update(basis=args.basis, idle=args.idle)
+    elif args.basis != "estimate" or args.idle != "task":
+        raise _UsageError("--basis and --idle go with `report cost` (`report reconcile` shows both bases)")
+    if args.kind == "reconcile":
+        kwargs["per"] = args.per
+    elif args.per != "period":
+        raise _UsageError("--per goes with `report reconcile`")
     df = getattr(reports, fn_name)(**kwargs)
     if df.empty and args.kind == "quality":
         print("No data-quality findings: every record in scope was usable as sent.")
@@ -296,7 +328,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         written = len(reports.read_report(path))
         print(f"Wrote the {args.kind} report ({written} rows, {args.layout} layout) to {path}")
     elif not df.empty:
-        _print_report(df, args.kind, args.all_columns)
+        _print_report(df, f"reconcile:{args.per}" if args.kind == "reconcile" else args.kind,
+                      args.all_columns)
     for note in df.attrs.get("notes", []):
         print(note)
     if args.kind == "efficiency" and df.empty and args.config:
@@ -353,6 +386,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .billing.cli import add_parser as add_cur
     from .emulator.cli import add_parser as add_emulator
 
     parser = _Parser(
@@ -365,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report(sub)
     _add_sync(sub)
     _add_cache(sub)
+    add_cur(sub, _add_cache_arg)
     add_emulator(sub)
     return parser
 

@@ -32,6 +32,7 @@ import pandas as pd
 from . import reports
 from ._text import text_table
 from .api import SeqeraClient
+from .billing import bundled_cur, import_cur
 from .fetch import connect
 from .ingest import SyncSummary, sync
 from .store import Cache
@@ -76,13 +77,15 @@ def build_demo_cache(cache: str | Path | None = None, *, show_progress: bool = F
     Returns
     -------
     Cache
-        The filled cache (workspaces ``seqeralabs/benchmarks`` and ``scidev/testing``).
+        The filled cache (workspaces ``seqeralabs/benchmarks`` and ``scidev/testing``), with
+        the bundled CUR extract imported (the billed basis of four September runs).
     """
     path = Path(cache) if cache is not None else _temporary_dir("seqera-analytics-demo-cache-")
     emu = _demo_emulator()
     with connect(token=emu.token, endpoint=emu.url) as client:
         for ws in _demo_workspaces(emu):
             sync(ws, cache=path, client=client, show_progress=show_progress)
+    import_cur(bundled_cur(), cache=path)  # the AWS bill of four of the runs (idempotent)
     return Cache(path)
 
 
@@ -151,8 +154,10 @@ class DemoResult:
 def _table(df: pd.DataFrame, columns: list[str]) -> str:
     shown = df[[c for c in columns if c in df.columns]].copy()
     for c in shown.columns:
-        if c.endswith("cost") and not c.startswith("tasks"):
+        if (c.endswith("cost") and not c.startswith("tasks")) or c == "estimate":
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,.2f}")
+        elif c == "billed/est":
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.2f}x")
         elif c == "failure_rate":
             shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
     return text_table(shown)  # padded by terminal cells: any script stays aligned
@@ -188,8 +193,11 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
                 s = sync(ws, cache=tmp, client=client, show_progress=show_progress)
                 result.syncs.append(s)
                 echo(str(s))
+        # The AWS bill (a real CUR extract of four September runs) for the billed basis.
+        echo(str(import_cur(bundled_cur(), cache=tmp)))
         # Every report reads the cache's committed files itself (DuckDB, filters pushed down).
         cost = reports.cost_report(cache=tmp, period="month", by=("pipeline",))
+        billed = reports.reconcile_billing(per="run", cache=tmp, since="2025-09", until="2025-10")
         failures = reports.failure_report(cache=tmp, period="month", by=("pipeline",))
         written = {
             "cost_by_month": cost,
@@ -198,6 +206,10 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
             "failures": failures,
             "task_failures": reports.task_failures(cache=tmp),
             "efficiency": reports.efficiency_report(cache=tmp),
+            "cost_both_by_month": reports.cost_report(cache=tmp, period="month", by=("pipeline",),
+                                                      basis="both"),
+            "billing_reconciliation": reports.reconcile_billing(cache=tmp),
+            "billing_reconciliation_runs": billed,
         }
         suggestions = reports.right_size(cache=tmp)
     result.cost, result.failures = cost, failures
@@ -205,6 +217,11 @@ def run_demo(output_dir: str | Path = "seqera-analytics-demo", *, show_progress:
          "counted again; failed: spent on failed attempts)")
     echo(_table(cost, ["period_label", "pipeline", "runs", "tasks", "cost", "cached_cost", "net_cost",
                        "failed_cost", "tasks_without_cost"]))
+    echo("\nSeptember 2025: Seqera's estimate against the AWS bill, per run [USD] (used: the tasks' "
+         "share of their instances; idle: their share of the instances' unused capacity)")
+    echo(_table(billed.rename(columns={"net_cost": "estimate", "billed_to_estimate": "billed/est"}),
+                ["run_id", "pipeline", "estimate", "used_cost", "idle_cost", "billed_cost", "billed/est",
+                 "tasks_without_lines"]))
     echo("\nFailures by month and pipeline")
     echo(_table(failures, ["period_label", "pipeline", "runs", "runs_failed", "failure_rate",
                            "runs_needing_attention", "failed_attempts", "failed_recovered", "failed_cost"]))

@@ -17,8 +17,8 @@ Platform API, and reports never import it (they read what it stored).
 
 from __future__ import annotations
 
-from ._formats import BillingTags
+from ._formats import BillingTags, bundled_cur
 from ._import import CurImport, import_cur, load_cur
 from ._lines import ACCOUNT_LINE_TYPES
 
-__all__ = ["ACCOUNT_LINE_TYPES", "BillingTags", "CurImport", "import_cur", "load_cur"]
+__all__ = ["ACCOUNT_LINE_TYPES", "BillingTags", "CurImport", "bundled_cur", "import_cur", "load_cur"]

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from .._exceptions import BillingDataError
 
-__all__ = ["BillingTags", "CurFile", "RAW", "inspect_files", "raw_select", "tag_keys_found"]
+__all__ = ["BillingTags", "CurFile", "RAW", "bundled_cur", "inspect_files", "raw_select", "tag_keys_found"]
 
 
 @dataclass(frozen=True)
@@ -137,6 +137,19 @@ class CurFile:
     @property
     def group(self) -> tuple[Any, ...]:
         return (self.format, self.columns, self.tags, self.tag_columns)
+
+
+def bundled_cur() -> str:
+    """The CUR extract shipped with the project (``data/aws-cur/cur-bundled-runs.parquet``):
+    1,427 real CUR 2.0 line items of September 2025 for four of the bundled runs, plus one
+    synthetic decoy line (from the seqeralabs/nf-aggregate test assets, MIT)."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "_data" / "aws-cur", here.parent / "data" / "aws-cur"):
+        f = candidate / "cur-bundled-runs.parquet"
+        if f.is_file():
+            return str(f)
+    raise BillingDataError("The bundled CUR extract is missing: expected "
+                           "data/aws-cur/cur-bundled-runs.parquet next to the package.")
 
 
 def expand(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:

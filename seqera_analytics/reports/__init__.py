@@ -57,6 +57,7 @@ from ._export import column_unit, export, read_report, to_csv, to_long, to_parqu
 from ._failures import exit_status_meaning, failure_report, task_failures
 from ._processes import process_runtimes
 from ._quality import data_quality
+from ._reconcile import reconcile_billing
 from ._rightsizing import nextflow_config
 from ._runtime import run_runtimes, runtime_report
 from ._sessions import session_cost_report
@@ -77,6 +78,7 @@ __all__ = [
     "nextflow_config",
     "process_runtimes",
     "read_report",
+    "reconcile_billing",
     "reconcile_costs",
     "right_size",
     "run_runtimes",

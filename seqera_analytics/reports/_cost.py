@@ -51,9 +51,18 @@ from ._rules import (
     run_key_columns,
     task_key_columns,
 )
+from ._billed import (
+    BILLED_COLUMNS,
+    BOTH_COLUMNS,
+    billed_columns,
+    billed_sums,
+    billed_task_rows,
+    normalize_basis,
+    normalize_idle,
+)
 from ._spec import RUN_KEYS, TASK_KEYS, ReportSpec, document, id_col, metric
 
-__all__ = ["cost_report", "cost_sums", "reconcile_costs"]
+__all__ = ["cost_groups", "cost_report", "cost_sums", "reconcile_costs"]
 
 COST_KEYS = (*RUN_KEYS, *TASK_KEYS)
 _COST_TASK_COLUMNS = ("run_id", "status", "cost", "cpus", "submit", "start", "complete")
@@ -102,6 +111,17 @@ COST_REPORT = ReportSpec(
     ),
     "Cost by period and group.",
 )
+COST_BILLED = ReportSpec(
+    "cost_billed",
+    (*BILLED_COLUMNS, *(c for c in COST_REPORT.columns if c.name in ("tasks", "runs"))),
+    "Billed cost (from the AWS bill) by period and group.",
+)
+COST_BOTH = ReportSpec(
+    "cost_both",
+    (*COST_REPORT.columns, *BILLED_COLUMNS, *BOTH_COLUMNS),
+    "Estimated and billed cost by period and group.",
+)
+_BILLED_TASK_COLUMNS = ("task_id", "hash", "workdir")
 
 
 RECONCILE = ReportSpec(
@@ -149,26 +169,37 @@ RECONCILE = ReportSpec(
 )
 
 
-def cost_sums(t: ir.Table) -> dict[str, ir.Value]:
-    """Additive cost figures of a set of task rows (see the module docstring)."""
+def cost_sums(t: ir.Table, only: ir.BooleanValue | None = None) -> dict[str, ir.Value]:
+    """Additive cost figures of a set of task rows (see the module docstring); ``only``:
+    the rows that are tasks (the billed basis adds rows of run lines matching no task)."""
+    def w(cond: ir.BooleanValue | None = None) -> ir.BooleanValue | None:
+        if cond is None:
+            return only
+        return cond if only is None else cond & only
+
     cached = flag(t.status == "CACHED")
     failed = flag(t.status == "FAILED")
     return {
-        "gross": t.cost.sum(),
-        "tasks": t.count(),
-        "priced": t.cost.count(),
-        "net": t.cost.sum(where=~cached),
-        "tasks_net": t.count(where=~cached),
-        "cached": t.cost.sum(where=cached),
-        "tasks_cached": t.count(where=cached),
-        "failed": t.cost.sum(where=failed),
-        "tasks_failed": t.count(where=failed),
+        "gross": t.cost.sum(where=w()),
+        "tasks": t.count(where=w()),
+        "priced": t.cost.count(where=w()),
+        "net": t.cost.sum(where=w(~cached)),
+        "tasks_net": t.count(where=w(~cached)),
+        "cached": t.cost.sum(where=w(cached)),
+        "tasks_cached": t.count(where=w(cached)),
+        "failed": t.cost.sum(where=w(failed)),
+        "tasks_failed": t.count(where=w(failed)),
     }
 
 
 def _cost_report_sums(t: ir.Table) -> dict[str, ir.Value]:
     cpu_ms = t.cpus.cast("float64") * ms_span(t.complete, t.start)
     return {**cost_sums(t), "cpu_ms": cpu_ms.sum()}
+
+
+def _both_sums(t: ir.Table) -> dict[str, ir.Value]:
+    cpu_ms = t.cpus.cast("float64") * ms_span(t.complete, t.start)
+    return {**cost_sums(t, flag(t._is_task)), "cpu_ms": cpu_ms.sum(), **billed_sums(t)}
 
 
 def _cost_columns(g: ir.Table) -> ir.Table:
@@ -181,6 +212,18 @@ def _cost_columns(g: ir.Table) -> ir.Table:
         tasks_without_cost=g.tasks - g.priced,
         cpu_hours=g.cpu_ms.fill_null(0.0) / HOUR_MS,
     )
+
+
+def cost_groups(src: Sources, keys: Sequence[str], p: str | None, lo: int | None, hi: int | None, *,
+                billed: bool, idle: str = "task") -> ir.Table:
+    """The cost report's rows (period_ms, keys, columns) on the estimate, or on both bases."""
+    if not billed:
+        g = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=_cost_report_sums)
+        return _cost_columns(g)
+    rows = billed_task_rows(src, src.tasks_in(lo, hi, all_runs=src.runs is not None))
+    g = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=_both_sums, tasks=rows)
+    g = billed_columns(_cost_columns(g), tuple(keys), idle)
+    return g.mutate(billed_to_estimate=ratio(g.billed_cost, g.net_cost))
 
 
 @document(COST_REPORT, grouped=True, keys=COST_KEYS)
@@ -198,6 +241,9 @@ def cost_report(
     user: Any = None,
     run_status: Any = None,
     backend: Any = None,
+    basis: str = "estimate",
+    idle: str = "task",
+    billing: Any = None,
 ) -> Any:
     """Cost by UTC period and any combination of pipeline, user, workspace, label, process...
 
@@ -217,14 +263,34 @@ def cost_report(
         Group keys, in output order (see Notes). ``()``/``None`` for totals per period.
     since, until : str, datetime or Timestamp, optional
         Keep tasks attributed to ``[since, until)`` (UTC; naive values are UTC).
+    basis : {"estimate", "billed", "both"}, default "estimate"
+        Seqera's estimate (the columns below), the AWS bill imported with
+        ``seqera-analytics cur import`` (the billed columns below, with ``tasks`` and
+        ``runs``), or both side by side with ``billed_to_estimate``. A task's billed cost
+        counts in the same period and group as its estimate (see
+        :mod:`seqera_analytics.reports._billed` for the matching).
+    idle : {"task", "spread", "row"}, default "task"
+        Billed basis, for chargeback: where the instances' idle capacity goes. "task": to
+        each task, as AWS's split cost allocation shares it (by the task's reserved CPU and
+        memory); "spread": the period's idle over the groups in proportion to their
+        ``used_cost``; "row": to no group: one row per period whose first key is
+        ``'(idle capacity)'`` holds it (``billed_cost`` of the groups is then their used cost).
+    billing : pandas.DataFrame, optional
+        With frames: the bill (``seqera_analytics.billing.load_cur(...)``); with ``cache``
+        the cache's imported bill is used.
     {inputs}
 
     Returns
     -------
     pandas.DataFrame
-        One row per period and group, sorted by period then keys:
+        One row per period and group, sorted by period then keys; ``basis="estimate"``:
 
             {columns}
+
+        ``basis="billed"`` has ``billed_cost``, ``used_cost``, ``idle_cost``,
+        ``unmatched_cost``, ``tasks_billed``, ``tasks_without_lines``, ``bill_lines``,
+        ``tasks`` and ``runs``; ``"both"`` has all of them and ``billed_to_estimate``
+        (``frames``-style dtypes: Float64 USD, Int64 counts).
 
     Raises
     ------
@@ -262,23 +328,34 @@ def cost_report(
     p = normalize_period(period)
     keys = normalize_by(by, COST_KEYS, report="cost")
     lo, hi = bounds(since, until)
+    b = normalize_basis(basis)
+    idle_mode = normalize_idle(idle)
+    if idle_mode == "row" and (not keys or keys[0] == "exit_status"):
+        raise ReportError("idle='row' needs a text group key first in by (e.g. by='user'): "
+                          "the idle row is named in it")
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
+    billed = b != "estimate"
     req = Request(
         window=(lo, hi),
-        task_columns=[*_COST_TASK_COLUMNS, *task_key_columns(keys)],
+        task_columns=[*_COST_TASK_COLUMNS, *task_key_columns(keys),
+                      *(_BILLED_TASK_COLUMNS if billed else ())],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],
         runs_required=f"grouping by {', '.join(run_keys)}" if run_keys else "",
+        billing=billed,
     )
 
     def build(src: Sources) -> ir.Table:
-        g = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=_cost_report_sums)
-        return _cost_columns(g)
+        return cost_groups(src, keys, p, lo, hi, billed=billed, idle=idle_mode)
 
     table = run_query(
-        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend,
+                           billing)
     )
-    return finish(table, COST_REPORT, by=keys, period=p, grouped=True)
+    spec = {"estimate": COST_REPORT, "billed": COST_BILLED, "both": COST_BOTH}[b]
+    out = finish(table, spec, by=keys, period=p, grouped=True)
+    out.attrs["basis"] = b
+    return out
 
 
 @document(RECONCILE)

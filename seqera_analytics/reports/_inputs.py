@@ -79,6 +79,10 @@ class Sources:
     #: From a cache: the span its sync history covers, ``(covered since, last synced)`` in
     #: int ms (``None``: open), over the workspaces read.
     known: tuple[int | None, int | None] = (None, None)
+    #: The imported bill (``_billed.BILLING_CANONICAL``) and the run ids it can match (every
+    #: cached run, whatever the scope: a line of a run outside it is not "unattributed").
+    billing: ir.Table | None = None
+    cached_runs: ir.Table | None = None
     _views: dict[tuple[Any, ...], ir.Table] = field(default_factory=dict)
 
     def _tasks_from(self, files: list[Path], all_runs: bool) -> ir.Table:
@@ -265,6 +269,8 @@ class Request:
     runs_required: str = ""
     #: The report's ``[since, until)`` (int ms), for the note on what it left out.
     window: tuple[int | None, int | None] = (None, None)
+    #: Whether the report reads the imported bill (``Sources.billing``).
+    billing: bool = False
 
 
 @dataclass(frozen=True)
@@ -344,7 +350,35 @@ def _cache_of(cache: Any) -> Cache:
     return c
 
 
-def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cache: Any) -> Sources:
+def _open_billing(src: Sources, engine: Engine, billing: Any, cache: Cache | None, state: Any,
+                  tasks: Any, runs: Any) -> None:
+    """``src.billing`` and ``src.cached_runs``, from the cache or from frames."""
+    from ._billed import canonical_billing
+
+    if cache is not None:
+        if billing is not None:
+            raise ReportError("pass either billing=... (a frame) or cache=..., not both")
+        table = cache.read_billing(state)
+        ids = cache.read_table("runs", columns=["run_id"]).column("run_id")
+    else:
+        if billing is None:
+            raise ReportError("the billed basis needs the bill: cache=... after `seqera-analytics "
+                              "cur import`, or billing=load_cur(...) with the frames")
+        missing = [c for c in ("run_id", "task_hash", "line_class", "billed_cost") if c not in billing.columns]
+        if missing:
+            raise ReportError(f"the billing frame lacks column(s) {', '.join(missing)} (pass "
+                              "seqera_analytics.billing.load_cur(...) or a billing_tasks frame)")
+        table = pa.Table.from_pandas(billing, preserve_index=False)
+        parts = [to_arrow(f, ["run_id"], n).column("run_id") for f, n in ((runs, "runs"), (tasks, "tasks"))
+                 if f is not None and "run_id" in f.columns]
+        ids = pa.chunked_array([c for p in parts for c in p.chunks], pa.string()) if parts else pa.array([], pa.string())
+    src.billing = engine.from_arrow(canonical_billing(table), src.cleanup)
+    ids = pc.unique(pc.drop_null(ids.cast(pa.string())))
+    src.cached_runs = engine.from_arrow(pa.table({"run_id": ids}), src.cleanup)
+
+
+def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cache: Any,
+          billing: Any = None) -> Sources:
     src = Sources(engine)
     from_cache = cache is not None
     filter_cols = scope.run_columns(from_cache)
@@ -374,6 +408,8 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                 # the partition columns too: tasks_of() finds a run's files with them
                 cols = _with([*run_cols, *req.run_optional], "run_id", "workspace_id", "submit")
                 src.runs = r.select(*_with(cols, "deleted"))
+            if req.billing:
+                _open_billing(src, engine, billing, c, state, None, None)
         else:
             if tasks is None and runs is None:
                 raise ReportError(
@@ -408,6 +444,8 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                 src.runs = engine.from_arrow(table, src.cleanup)
                 if marked:
                     deleted = deleted_runs(engine, src.runs, req.window)
+            if req.billing:
+                _open_billing(src, engine, billing, None, None, tasks, runs)
         if src.runs is not None:
             conds = scope.conditions(src.runs, from_cache)
             if deleted is not None:
@@ -441,6 +479,7 @@ class Inputs:
     user: Any = None
     run_status: Any = None
     backend: Any = None
+    billing: Any = None
 
 
 #: How long a report keeps retrying while a sync replaces the files it was reading [s].
@@ -474,7 +513,7 @@ def run_query(build: Callable[[Sources], ir.Table], req: Request, inputs: Inputs
         before = _state_files(cache)
         try:
             with engine.lock:
-                src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache)
+                src = _open(engine, req, scope, inputs.tasks, inputs.runs, cache, inputs.billing)
                 table = engine.execute(build(src))
                 return with_notes(table, [*left_out(src, req), *history_note(src, req)],
                                   coverage(src, req))

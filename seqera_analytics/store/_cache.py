@@ -23,7 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._exceptions import CacheError, CacheLockedError
-from ..frames import RUN_STATUSES, SCHEMA_VERSION
+from ..frames import BILLING_TASKS, RUN_STATUSES, SCHEMA_VERSION
+from ._billing import period_of_file
 from ._facts import overlay, read_facts
 from ._files import file_schema as _file_schema
 from ._fs import LocalLocation, Location, location
@@ -338,6 +339,35 @@ class Cache:
         if filter is not None:
             b = ds.dataset(b).to_table(filter=filter)
         return pa.concat_tables([a, b.select(names).cast(a.schema)])
+
+    def read_billing(self, state: State | None = None) -> pa.Table:
+        """The imported bill: the ``billing_tasks`` rows (``frames.BILLING_TASKS``) of every
+        period, with ``period`` (``YYYY-MM`` or ``undated``) from the partition path. Empty
+        (with those columns) when no CUR was imported. See :mod:`._billing`.
+
+        Raises
+        ------
+        CacheError
+            A listed file is gone or damaged (import the period again with
+            ``--replace-period``).
+        """
+        st = state or self.state()
+        files = st.files.get("billing_tasks", [])
+        schema = BILLING_TASKS.arrow_schema.append(pa.field("period", pa.string()))
+        if not files:
+            return schema.empty_table()
+        loc = self.location
+        try:
+            parts = [pq.read_table(loc.path(f), filesystem=loc.filesystem) for f in files]
+        except (OSError, pa.ArrowException) as exc:
+            raise CacheError(f"The cache at {self.path} has a billing file that is gone or damaged "
+                             f"({str(exc).splitlines()[0][:200]}). Import that period again with "
+                             "`seqera-analytics cur import FILES --replace-period YYYY-MM`.") from None
+        out = []
+        for f, t in zip(files, parts):
+            t = t.select(BILLING_TASKS.names).cast(BILLING_TASKS.arrow_schema)
+            out.append(t.append_column("period", pa.array([period_of_file(f)] * t.num_rows, pa.string())))
+        return pa.concat_tables(out).cast(schema)
 
     def workspace_id(self, workspace: str | int) -> int:
         """The id of a cached workspace given as id or ``org/workspace``.
