@@ -122,7 +122,7 @@ def load_cur(paths: Any, *, tags: BillingTags | None = None) -> pd.DataFrame:
         con = _connect(tmp)
         try:
             _read_lines(con, files, tags, hex_key=True)
-            table = con.execute("SELECT * FROM lines").fetch_arrow_table()
+            table = _table(con.execute("SELECT * FROM lines"))
         finally:
             con.close()
     return to_pandas(_conform(table, BILLING_LINES.arrow_schema))
@@ -191,11 +191,25 @@ class CurImport:
 
 def _query_rows(con: duckdb.DuckDBPyConnection, sql: str, schema: pa.Schema) -> Any:
     def write(w: Any) -> int:
-        reader = con.execute(sql).fetch_record_batch(1 << 20)
+        reader = _reader(con.execute(sql))
         batches = (_conform(pa.Table.from_batches([b]), schema).to_batches()[0] for b in reader
                    if b.num_rows)
         return arrow_writer_rows(batches, schema)(w)
     return write
+
+
+def _reader(result: Any) -> Any:
+    """A streaming Arrow reader of a DuckDB result (``to_arrow_reader`` since DuckDB 1.4,
+    ``fetch_record_batch`` before, deprecated since)."""
+    if hasattr(result, "to_arrow_reader"):
+        return result.to_arrow_reader(1 << 20)
+    return result.fetch_record_batch(1 << 20)  # pragma: no cover - DuckDB < 1.4
+
+
+def _table(result: Any) -> pa.Table:
+    if hasattr(result, "to_arrow_table"):
+        return result.to_arrow_table()
+    return result.fetch_arrow_table()  # pragma: no cover - DuckDB < 1.4
 
 
 _PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])|undated")

@@ -57,7 +57,7 @@ from ._export import column_unit, export, read_report, to_csv, to_long, to_parqu
 from ._failures import exit_status_meaning, failure_report, task_failures
 from ._processes import process_runtimes
 from ._quality import data_quality
-from ._reconcile import reconcile_billing
+from ._reconcile import billed_tasks, reconcile_billing
 from ._rightsizing import nextflow_config
 from ._runtime import run_runtimes, runtime_report
 from ._sessions import session_cost_report
@@ -68,6 +68,7 @@ __all__ = [
     "REPORT_SCHEMA_VERSION",
     "RUN_KEYS",
     "TASK_KEYS",
+    "billed_tasks",
     "column_unit",
     "cost_report",
     "data_quality",

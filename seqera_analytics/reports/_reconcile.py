@@ -34,7 +34,7 @@ from ._relations import ratio
 from ._rules import bounds, day_of, in_window, normalize_period, period_of_day
 from ._spec import ReportSpec, id_col, metric
 
-__all__ = ["reconcile_billing"]
+__all__ = ["billed_tasks", "reconcile_billing"]
 
 _MONEY = (
     metric("cost", "Float64", "USD", "Seqera's estimate, cached tasks included (runs rows)"),
@@ -251,3 +251,76 @@ def _period_note(t: ir.Table) -> ir.StringValue:
         (t.row == "allocated", "instance lines restated by their tasks' split lines (billed 0)"),
         (t.row == "total", "sum of the rows above"),
         else_=ibis.null("string"))
+
+
+BILLED_TASKS = ReportSpec(
+    "billed_tasks",
+    (id_col("run_id", "string", "workflow run id"),
+     id_col("task_id", "Int64", "task id within the run (one per attempt)"),
+     id_col("hash", "string", "tasks.hash, e.g. 59/4f3195"),
+     id_col("process", "string", "tasks.process"),
+     id_col("status", "string", "tasks.status"),
+     metric("cost", "Float64", "USD", "Seqera's estimate of the attempt"),
+     metric("used_cost", "Float64", "USD", "billed: the attempt's share of its instance"),
+     metric("idle_cost", "Float64", "USD", "billed: its share of the instance's idle capacity"),
+     metric("billed_cost", "Float64", "USD", "used_cost + idle_cost; <NA> without bill lines"),
+     metric("bill_lines", "Int64", "count", "CUR line items matched (0: none)"),
+     id_col("matched_by", "string", "'hash' (full hash from the workdir), 'prefix' (8-digit "
+            "prefix within the run) or <NA> (no bill lines)")),
+    "Every task attempt with its bill lines.",
+)
+
+
+def billed_tasks(
+    *,
+    tasks: Any = None,
+    runs: Any = None,
+    billing: Any = None,
+    cache: Any = None,
+    workspace: Any = None,
+    pipeline: Any = None,
+    user: Any = None,
+    run_status: Any = None,
+    backend: Any = None,
+) -> Any:
+    """Every task attempt with the bill lines matched to it (see ``reports._billed``).
+
+    Parameters
+    ----------
+    tasks, runs, billing : pandas.DataFrame, optional
+        Frames instead of a cache: ``tasks`` needs ``run_id``, ``task_id``, ``hash``,
+        ``workdir``, ``process``, ``status``, ``cost``; ``billing`` is
+        :func:`seqera_analytics.billing.load_cur`'s frame.
+    cache, workspace, pipeline, user, run_status, backend
+        As every report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per task attempt in scope, sorted by ``run_id`` and ``task_id``: ``run_id``,
+        ``task_id`` (Int64), ``hash``, ``process``, ``status`` (string), ``cost``,
+        ``used_cost``, ``idle_cost``, ``billed_cost`` (Float64, USD), ``bill_lines`` (Int64),
+        ``matched_by`` (string).
+
+    Raises
+    ------
+    ReportError
+        Frames lacking columns, or no bill (neither an imported one nor ``billing``).
+    """
+    from ._billed import task_bills
+
+    req = Request(task_columns=["run_id", "task_id", "hash", "workdir", "process", "status", "cost"],
+                  billing=True)
+
+    def build(src: Sources) -> ir.Table:
+        assert src.tasks is not None
+        matched, _ = task_bills(src, src.tasks)
+        t = src.tasks.left_join(matched, ["run_id", "task_id"])
+        t = t.drop(*[c for c in t.columns if c.endswith("_right")])
+        return t.select("run_id", "task_id", "hash", "process", "status", "cost",
+                        used_cost=t.used, idle_cost=t.idle, billed_cost=t.billed,
+                        bill_lines=t.lines.fill_null(0), matched_by=t.matched_by)
+
+    table = run_query(build, req, Inputs(tasks, runs, cache, workspace, pipeline, user,
+                                         run_status, backend, billing))
+    return finish(table, BILLED_TASKS, sort=["run_id", "task_id"])

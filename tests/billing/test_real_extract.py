@@ -1,0 +1,117 @@
+"""The bundled real CUR extract against the bundled real runs: every figure computed here
+from the CUR file and the runs' JSON (pyarrow/pandas only) must equal the toolkit's to the
+cent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from seqera_analytics.billing import import_cur, load_cur
+from seqera_analytics.reports import billed_tasks, cost_report, reconcile_billing
+from seqera_analytics.store import Cache
+
+COVERED = ("1xpti5PH3K2VUW", "3dLeF2W4ju5og4", "50CueCkLKqyOeH", "wELtvsveirfd9")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "aws-cur" / "cur-bundled-runs.parquet"
+
+
+@pytest.fixture
+def billed_cache(fresh_cache: Path, cur_file: Path) -> Path:
+    import_cur(cur_file, cache=fresh_cache)
+    return fresh_cache
+
+
+@pytest.mark.skipif(not SHARED.is_file(), reason="the shared data is not next to this checkout")
+def test_bundled_copy_is_the_shared_extract(cur_file: Path) -> None:
+    assert cur_file.read_bytes() == SHARED.read_bytes()
+
+
+def test_per_run_equals_the_file(billed_cache: Path, expected: dict) -> None:
+    per_run = expected["per_run"]
+    rec = reconcile_billing(per="run", period=None, cache=billed_cache).set_index("run_id")
+    for rid in COVERED:
+        for ours, theirs in (("used_cost", "used"), ("idle_cost", "idle"), ("billed_cost", "billed")):
+            assert round(float(rec.at[rid, ours]), 2) == round(float(per_run.at[rid, theirs]), 2), (rid, ours)
+    # the figures BILLING-NOTES gives for orientation, and the estimate they are set against
+    assert round(float(rec.at["3dLeF2W4ju5og4", "billed_cost"]), 2) == 48.01
+    assert round(float(rec.at["3dLeF2W4ju5og4", "cost"]), 2) == 31.88
+    cost = cost_report(cache=billed_cache, by="run_id", period=None, basis="billed").set_index("run_id")
+    for rid in COVERED:
+        assert round(float(cost.at[rid, "billed_cost"]), 2) == round(float(per_run.at[rid, "billed"]), 2)
+
+
+def test_per_task_equals_the_file(billed_cache: Path, expected: dict, bundle_tasks: pd.DataFrame) -> None:
+    per_task = expected["per_task"].reset_index()
+    want = bundle_tasks.merge(per_task, left_on=["run_id", "full"], right_on=["run_id", "task_hash"],
+                              how="left")
+    ours = billed_tasks(cache=billed_cache)
+    got = want.merge(ours, on=["run_id", "task_id"], how="outer", validate="one_to_one", indicator=True)
+    assert (got["_merge"] == "both").all()  # every task attempt, once
+    for mine, theirs in (("used_cost", "used"), ("idle_cost", "idle"), ("billed_cost", "billed")):
+        a = got[mine].astype("float64").round(2)
+        b = got[theirs].astype("float64").round(2)
+        assert ((a == b) | (a.isna() & b.isna())).all(), mine
+    # on the real extract every tagged line matches its task by the full hash
+    assert set(ours["matched_by"].dropna()) == {"hash"}
+    assert ours["bill_lines"].sum() == (expected["lines"]["run_id"].isin(COVERED)).sum()
+    # tasks without lines, failed attempts included: 14 in 3dLeF2W4ju5og4, all 16 of 15dvx...
+    none = got[got["bill_lines"] == 0]
+    assert none.groupby("run_id").size().to_dict() == {"15dvxY1LnZYrYe": 16, "3dLeF2W4ju5og4": 14}
+    assert set(none.loc[none.run_id == "3dLeF2W4ju5og4", "status_x"]) <= {"FAILED", "COMPLETED"}
+
+
+def test_run_without_lines_is_reported(billed_cache: Path) -> None:
+    rec = reconcile_billing(per="run", period=None, cache=billed_cache).set_index("run_id")
+    row = rec.loc["15dvxY1LnZYrYe"]
+    assert pd.isna(row["billed_cost"]) and row["bill_lines"] == 0
+    assert row["note"] == "no bill lines"
+    per = reconcile_billing(cache=billed_cache)
+    march = per[(per.period_label == "2025-03") & (per.row == "runs")].iloc[0]
+    assert march["runs_without_lines"] == 1
+
+
+def test_decoy_is_unattributed_undated_and_counted_once(billed_cache: Path, cur_file: Path) -> None:
+    raw = pq.read_table(cur_file).to_pandas()
+    decoy = raw[raw["line_item_product_code"] == "SyntheticCost"]
+    assert len(decoy) == 1
+    per = reconcile_billing(cache=billed_cache, since="2025-09", until="2025-10")
+    un = per[per.row == "unattributed"]
+    assert len(un) == 1
+    assert un.iloc[0]["period_label"] == "undated" and pd.isna(un.iloc[0]["period"])
+    assert round(float(un.iloc[0]["billed_cost"]), 2) == 0.12  # not 0.25: split and unblended once
+    # every line of the file once: the total rows add up to the file's billed money
+    by_line = raw["split_line_item_split_cost"].fillna(0) + raw["split_line_item_unused_cost"].fillna(0)
+    file_total = round(float(by_line.sum()), 2)
+    assert round(float(per.loc[per.row == "total", "billed_cost"].sum()), 2) == file_total
+    sep = per[(per.period_label == "2025-09") & (per.row == "runs")].iloc[0]
+    assert sep["runs"] == 4 and sep["runs_without_lines"] == 0 and sep["tasks_without_lines"] == 14
+
+
+def test_estimate_and_billed_in_the_same_period(billed_cache: Path) -> None:
+    """A task's billed cost counts where its estimate does, so the bases compare row by row."""
+    both = cost_report(cache=billed_cache, by="pipeline", basis="both")
+    est = cost_report(cache=billed_cache, by="pipeline")
+    keys = ["period_label", "pipeline"]
+    m = both.merge(est, on=keys, suffixes=("", "_est"))
+    assert len(m) == len(est) == len(both)
+    assert (m["cost"].round(6) == m["cost_est"].round(6)).all()
+    sep = both[both.period_label == "2025-09"]
+    assert round(float(sep["billed_cost"].sum()), 2) == 150.37  # 150.49 less the decoy
+
+
+def test_load_cur_reads_every_line(cur_file: Path, expected: dict) -> None:
+    lines = load_cur(cur_file)
+    assert len(lines) == len(expected["lines"]) == 1427
+    assert lines["line_key"].is_unique  # equal-looking lines of one file stay distinct
+    assert round(float(lines["billed_cost"].sum()), 6) == round(float(expected["lines"]["billed"].sum()), 6)
+    assert str(lines["usage_start"].dtype) == "datetime64[ms, UTC]"
+
+
+def test_cache_holds_the_bill_as_its_own_dataset(billed_cache: Path, expected: dict) -> None:
+    rows = Cache(billed_cache).read_billing().to_pandas()
+    assert set(rows["period"]) == {"2025-09", "undated"}
+    assert round(float(rows["billed_cost"].sum()), 6) == round(float(expected["lines"]["billed"].sum()), 6)
+    assert int(rows["lines"].sum()) == 1427
