@@ -202,8 +202,14 @@ _SHOWN = {
     "reconcile:period": ("period_label", "row", "line_item_type", "net_cost", "used_cost", "idle_cost",
                          "billed_cost", "billed_to_estimate", "runs", "tasks_without_lines"),
     "reconcile:run": ("period_label", "run_id", "pipeline", "net_cost", "used_cost", "idle_cost",
-                      "billed_cost", "billed_to_estimate", "tasks_without_lines", "note"),
+                      "billed_cost", "billed_to_estimate", "note"),
 }
+#: Short terminal headers of the billed reports (so that they fit 100 columns; --output keeps
+#: the documented names).
+_SHORT = {"period_label": "period", "line_item_type": "line type", "net_cost": "estimate",
+          "used_cost": "used", "idle_cost": "idle", "billed_cost": "billed",
+          "billed_to_estimate": "billed/est", "tasks_without_lines": "no lines", "tasks_billed": "billed tasks",
+          "cost": "gross est"}
 #: Billed cost reports: the group keys, then these.
 _SHOWN_BASIS = {
     "billed": ("billed_cost", "used_cost", "idle_cost", "tasks_billed", "tasks_without_lines", "runs"),
@@ -241,8 +247,15 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
             else:
                 digits = 2 if unit in ("USD", "h", "min", "GiB") else 3
                 shown[col] = s.map(lambda v, d=digits: "" if pd.isna(v) else f"{v:,.{d}f}")
+    short = kind.startswith(("reconcile:", "cost:"))
+    if short:
+        shown = shown.rename(columns=_SHORT)
+    shown = shown.astype(object).where(shown.notna(), "")  # blank, not <NA>
     # Padded by terminal cells, not len(): names in CJK, emoji or with accents stay aligned.
     print(text_table(shown))
+    if short:
+        print("USD. estimate: net_cost, Seqera's estimate without cached tasks; used, idle, billed:\n"
+              "the AWS bill's used_cost, idle_cost, billed_cost; no lines: task attempts without lines")
     if partial:
         lo, hi = (df.attrs.get("coverage") or [None, None])[:2]
         span = f"from {lo or 'the first record'} to {hi or 'now'}"
@@ -298,8 +311,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"The cache at {cache.path} holds no runs. Run `seqera-analytics sync --workspace ORG/WS` "
             "first (or `seqera-analytics demo` to try the bundled example runs).")
     # Reports read the cache's committed files themselves, filters pushed down.
-    scope = dict(cache=cache, workspace=args.workspace, pipeline=args.pipeline, user=args.user,
-                 since=since, until=until)
+    scope = {"cache": cache, "workspace": args.workspace, "pipeline": args.pipeline, "user": args.user,
+                 "since": since, "until": until}
     fn_name, default_by = _REPORTS[args.kind]
     kwargs: dict[str, object] = dict(scope)
     if args.kind in _UNGROUPED:

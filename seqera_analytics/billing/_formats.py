@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from .._exceptions import BillingDataError
 
-__all__ = ["BillingTags", "CurFile", "RAW", "bundled_cur", "inspect_files", "raw_select", "tag_keys_found"]
+__all__ = ["RAW", "BillingTags", "CurFile", "bundled_cur", "inspect_files", "raw_select", "tag_keys_found"]
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,9 @@ def norm_tag(name: str) -> str:
     """``resourceTags/user:Unique-Run-Id`` -> ``unique_run_id``."""
     n = name.strip()
     for prefix in ("resourceTags/user:", "resource_tags_user_", "user:"):
-        if n.startswith(prefix):
-            n = n[len(prefix):]
+        n = n.removeprefix(prefix)
     n = re.sub(r"[^0-9a-z]+", "_", n.lower()).strip("_")
-    return n[5:] if n.startswith("user_") else n
+    return n.removeprefix("user_")
 
 
 #: CUR 2.0 / legacy Parquet column -> legacy CSV header, for every column the reader uses.
@@ -319,7 +318,8 @@ def _group_select(files: list[CurFile], tags: BillingTags) -> str:
     sel: list[str] = []
     for col, raw in _RAW_OF.items():
         if col not in own:
-            sel.append(f"NULL AS {raw}")
+            typ = "TIMESTAMP" if col in _TIMES else "DOUBLE" if col in _MONEY else "VARCHAR"
+            sel.append(f"CAST(NULL AS {typ}) AS {raw}")
         elif col in _TIMES:
             sel.append(f"{_time_expr(f, col, own[col])} AS {raw}")
         elif col in _MONEY:

@@ -40,6 +40,15 @@ import ibis
 import ibis.expr.types as ir
 
 from .._exceptions import ReportError
+from ._billed import (
+    BILLED_COLUMNS,
+    BOTH_COLUMNS,
+    billed_columns,
+    billed_sums,
+    billed_task_rows,
+    normalize_basis,
+    normalize_idle,
+)
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import flag, merge_parts, money, ms_span, ratio, run_rows, task_sums
@@ -50,15 +59,6 @@ from ._rules import (
     normalize_period,
     run_key_columns,
     task_key_columns,
-)
-from ._billed import (
-    BILLED_COLUMNS,
-    BOTH_COLUMNS,
-    billed_columns,
-    billed_sums,
-    billed_task_rows,
-    normalize_basis,
-    normalize_idle,
 )
 from ._spec import RUN_KEYS, TASK_KEYS, ReportSpec, document, id_col, metric
 

@@ -237,7 +237,7 @@ def _run_note(g: ir.Table) -> ir.StringValue:
     return ibis.cases(
         (g.bill_lines == 0, "no bill lines"),
         (g.tasks_without_lines > 0, g.tasks_without_lines.cast("string").concat(
-            " task attempt(s) without bill lines")),
+            " without lines")),
         (g.unmatched_cost > 0.005, ibis.literal("lines matching no task: see unmatched_cost")),
         else_=ibis.null("string"))
 

@@ -27,6 +27,7 @@ from collections import defaultdict
 
 import pyarrow.parquet as pq
 
+from ._billing import BILLING_TABLES, period_of_file
 from ._files import batch_of
 from ._fs import Location
 from ._layout import ACTIVE_DIR, PARTITIONED, STAGING_DIR, TABLE_SPECS, file_partition
@@ -62,6 +63,11 @@ def repair(loc: Location, state: State) -> str | None:
     lost_facts = state.facts is not None and state.facts not in present
     if not missing and not lost_active and not lost_facts:
         return None
+    # A lost billing file: its period of the bill goes (both tables), to be imported again.
+    lost_periods = {period_of_file(f) for t, f in missing if t in BILLING_TABLES}
+    for table in BILLING_TABLES:
+        if table in state.files:
+            state.files[table] = [f for f in state.files[table] if period_of_file(f) not in lost_periods]
     broken = {file_partition(f) for t, f in missing if t in PARTITIONED} - {None}
     for table in PARTITIONED:
         state.files[table] = [f for f in state.files.get(table, [])
@@ -83,6 +89,11 @@ def repair(loc: Location, state: State) -> str | None:
     write_state(loc, state)
     months = ", ".join(f"workspace {w} {m}" for w, m in sorted(broken))  # type: ignore[misc]
     lost = len(missing) + len(lost_active) + int(lost_facts)
+    if lost_periods and not broken and not lost_active and not lost_facts and \
+            not any(t == "workspaces" for t, _ in missing):
+        return (f"The cache at {loc.display} had lost {lost} billing file(s); dropped the bill of "
+                f"{', '.join(sorted(p or '?' for p in lost_periods))}: import it again "
+                "(`seqera-analytics cur import FILES`).")
     return (f"The cache at {loc.display} had lost {lost} file(s); dropped the affected parts "
             f"({months or 'active runs, facts or the workspaces table'}): their runs are fetched again.")
 

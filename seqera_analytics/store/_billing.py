@@ -29,8 +29,14 @@ from ._files import PARQUET_OPTIONS, publish, staging_path
 from ._fs import Location
 from ._state import State, write_state
 
-__all__ = ["BILLING_SPECS", "BILLING_TABLES", "billing_files", "commit_billing", "period_of_file",
-           "BillingPart"]
+__all__ = [
+    "BILLING_SPECS",
+    "BILLING_TABLES",
+    "BillingPart",
+    "billing_files",
+    "commit_billing",
+    "period_of_file",
+]
 
 BILLING_SPECS: dict[str, TableSpec] = {"billing_tasks": BILLING_TASKS, "billing_keys": BILLING_KEYS}
 BILLING_TABLES = tuple(BILLING_SPECS)

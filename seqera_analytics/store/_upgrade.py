@@ -127,9 +127,10 @@ def upgrade(loc: Location, state: State) -> tuple[State, str]:
     (State, str)
         The committed state and a one-line message for the user.
     """
-    files: dict[str, list[str]] = {t: [] for t in state.files}
+    # The billing datasets (``_billing``) have their own schema, not the frames': carried over.
+    files: dict[str, list[str]] = {t: ([] if t in TABLE_SPECS else list(fs)) for t, fs in state.files.items()}
     staged: list[tuple[str, str]] = []
-    old_files = [f for fs in state.files.values() for f in fs]
+    old_files = [f for t, fs in state.files.items() if t in TABLE_SPECS for f in fs]
     old_active = [f for fs in state.active.values() for f in fs]
     runs_of: dict[tuple[int, str], pa.Table] = {}
     moved: dict[str, dict[tuple[int, str], list[pa.Table]]] = defaultdict(lambda: defaultdict(list))
@@ -196,7 +197,7 @@ def upgrade(loc: Location, state: State) -> tuple[State, str]:
 
     try:
         # runs first: the task checks compare each task with its (checked) run
-        for table in sorted(state.files, key=lambda t: (t != "runs", t)):
+        for table in sorted((t for t in state.files if t in TABLE_SPECS), key=lambda t: (t != "runs", t)):
             for rel in dict.fromkeys(state.files[table]):
                 part = file_partition(rel)
                 directory = partition_dir(table, *part) if part is not None else table

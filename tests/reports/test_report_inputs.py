@@ -58,6 +58,15 @@ CALLS = {
     "efficiency": (R.efficiency_report, {"by": "pipeline,process"}),
     "right_size": (R.right_size, {"by": "process", "min_tasks": 2}),
 }
+#: Reports on the billed basis (the demo cache holds the bundled CUR extract).
+BILLED_CALLS = {
+    "cost_both": (R.cost_report, {"basis": "both", "by": "pipeline,process"}),
+    "cost_spread": (R.cost_report, {"basis": "billed", "idle": "spread", "by": "user"}),
+    "cost_idle_row": (R.cost_report, {"basis": "billed", "idle": "row", "by": "pipeline", "period": None}),
+    "reconcile_period": (R.reconcile_billing, {}),
+    "reconcile_run": (R.reconcile_billing, {"per": "run", "since": "2025-09"}),
+    "billed_tasks": (R.billed_tasks, {}),
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +84,18 @@ def test_the_cache_path_gives_the_frame_path_rows(cache, cached_frames, name):
     tasks, runs = cached_frames
     frames = (tasks,) if fn is R.task_attempts else (tasks, runs)
     from_frames = fn(*frames, **kwargs)
+    from_cache = fn(cache=cache.path, **kwargs)
+    assert len(from_cache) > 0
+    pd.testing.assert_frame_equal(from_cache, from_frames, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", list(BILLED_CALLS))
+def test_billed_reports_from_the_cache_equal_those_from_frames(cache, cached_frames, name):
+    from seqera_analytics.billing import bundled_cur, load_cur
+
+    fn, kwargs = BILLED_CALLS[name]
+    tasks, runs = cached_frames
+    from_frames = fn(tasks=tasks, runs=runs, billing=load_cur(bundled_cur()), **kwargs)
     from_cache = fn(cache=cache.path, **kwargs)
     assert len(from_cache) > 0
     pd.testing.assert_frame_equal(from_cache, from_frames, check_exact=False, rtol=1e-9)

@@ -95,6 +95,7 @@ def test_only_the_engine_reads_the_store_and_only_its_committed_files():
         "is_active_file",  # (issue 11: runs not finished live outside the table trees)
         "is_remote",  # a cache on an object store: its files reach DuckDB as a pyarrow dataset
         "arrow_dataset",
+        "read_billing",  # (issue 12: the imported bill, small per-task rows, same commit)
     }, used
 
 
