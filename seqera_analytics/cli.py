@@ -161,8 +161,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help="--output layout: long (tidy: id columns, metric, value, unit; default) or wide "
                         "(one row per period and group, as printed; easiest in a spreadsheet)")
     p.add_argument("--basis", choices=["estimate", "billed", "both"], default="estimate",
-                   help="cost: Seqera's estimate (default), the AWS bill imported with `cur import`, "
-                        "or both side by side")
+                   help="cost, failures, efficiency: Seqera's estimate (default), the AWS bill imported "
+                        "with `cur import`, or both side by side")
     p.add_argument("--idle", choices=["task", "spread", "row"], default="task",
                    help="cost --basis billed|both: the instances' idle capacity as AWS split it over "
                         "the tasks (default), spread over the groups by used cost, or as its own row")
@@ -196,7 +196,7 @@ def _window(args: argparse.Namespace) -> tuple[object, object]:
 _SHOWN = {
     "quality": ("table", "class", "column", "records", "runs", "action"),
     "efficiency": ("process", "pipeline", "user", "workspace", "machine_type", "tasks", "runs", "cost",
-                   "wasted_cost", "wasted_share", "cpu_usage_median", "memory_usage_median",
+                   "wasted_cost", "wasted_share", "billed_cost", "wasted_billed_cost", "cpu_usage_median", "memory_usage_median",
                    "time_usage_median", "cpus_requested", "suggested_cpus", "memory_requested_gib",
                    "suggested_memory", "suggested_time", "note"),
     "reconcile:period": ("period_label", "row", "line_item_type", "net_cost", "used_cost", "idle_cost",
@@ -324,8 +324,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
         kwargs["period"] = None if args.period == "none" else args.period
     if args.kind == "cost":
         kwargs.update(basis=args.basis, idle=args.idle)
-    elif args.basis != "estimate" or args.idle != "task":
-        raise _UsageError("--basis and --idle go with `report cost` (`report reconcile` shows both bases)")
+    elif args.idle != "task":
+        raise _UsageError("--idle goes with `report cost --basis billed|both`")
+    elif args.kind in ("failures", "efficiency"):
+        kwargs["basis"] = args.basis
+    elif args.basis != "estimate":
+        raise _UsageError(f"--basis goes with `report cost`, `failures` and `efficiency` "
+                          f"(`report reconcile` shows both bases; `{args.kind}` has no money)")
     if args.kind == "reconcile":
         kwargs["per"] = args.per
     elif args.per != "period":

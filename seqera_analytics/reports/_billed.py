@@ -38,8 +38,11 @@ from ._spec import metric
 if TYPE_CHECKING:
     from ._inputs import Sources
 
-__all__ = ["BASES", "BILLING_CANONICAL", "billed_task_rows", "canonical_billing", "full_hash",
-           "normalize_basis", "task_bills"]
+__all__ = ["BASES", "BILLED_TASK_COLUMNS", "BILLING_CANONICAL", "billed_task_rows",
+           "canonical_billing", "full_hash", "normalize_basis", "task_bills", "with_task_bill"]
+
+#: The task columns the matching reads.
+BILLED_TASK_COLUMNS = ("task_id", "hash", "workdir")
 
 BASES = ("estimate", "billed", "both")
 _TIMES = ("usage_day", "usage_start", "usage_end")
@@ -143,17 +146,28 @@ def task_bills(src: Sources, tasks: ir.Table) -> tuple[ir.Table, ir.Table]:
     return matched.drop("task_hash"), unmatched
 
 
+def _joined(t: ir.Table, matched: ir.Table) -> ir.Table:
+    m = matched.select("run_id", "task_id", _used="used", _idle="idle", _billed="billed",
+                       _lines="lines")
+    j = t.left_join(m, ["run_id", "task_id"])
+    return j.drop(*[c for c in j.columns if c.endswith("_right")])
+
+
+def with_task_bill(src: Sources, t: ir.Table) -> ir.Table:
+    """Task rows ``t`` with their bill: ``_used``, ``_idle``, ``_billed``, ``_lines`` (null
+    for an attempt without lines), for reports that sum task attempts only."""
+    assert src.tasks is not None
+    matched, _ = task_bills(src, src.tasks)
+    return _joined(t, matched)
+
+
 def billed_task_rows(src: Sources, windowed: ir.Table) -> ir.Table:
     """``windowed`` tasks with their bill (``_used``, ``_idle``, ``_billed``, ``_lines``;
     null without lines) and ``_is_task`` true, plus one row per run for its lines that match
     no task (``_is_task`` false, every task column null: attributed to the run's submission)."""
     assert src.tasks is not None
     matched, unmatched = task_bills(src, src.tasks)
-    m = matched.select("run_id", "task_id", _used="used", _idle="idle", _billed="billed",
-                       _lines="lines")
-    j = windowed.left_join(m, ["run_id", "task_id"])
-    j = j.drop(*[c for c in j.columns if c.endswith("_right")])
-    tasks = j.mutate(_is_task=ibis.literal(True))
+    tasks = _joined(windowed, matched).mutate(_is_task=ibis.literal(True))
     if src.run_filter and src.runs is not None:
         unmatched = unmatched.semi_join(src.runs.select("run_id"), "run_id")
     extra = {c: ibis.null().cast(windowed[c].type()) for c in windowed.columns if c != "run_id"}

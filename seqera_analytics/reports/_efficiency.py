@@ -43,6 +43,7 @@ import ibis.expr.types as ir
 import pandas as pd
 import pyarrow as pa
 
+from ._billed import BILLED_TASK_COLUMNS, normalize_basis, with_task_bill
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import flag, implausible, money, ms_span, ratio, task_rows
@@ -86,24 +87,28 @@ _TASK_COLUMNS = (
 )
 
 
-def _request(keys: Sequence[str], lo: int | None, hi: int | None) -> Request:
+def _request(keys: Sequence[str], lo: int | None, hi: int | None, billed: bool = False) -> Request:
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
     return Request(
         window=(lo, hi),
-        task_columns=[*_TASK_COLUMNS, *task_key_columns(keys)],
+        task_columns=[*_TASK_COLUMNS, *task_key_columns(keys), *(BILLED_TASK_COLUMNS if billed else ())],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],
         runs_required=f"grouping by {', '.join(run_keys)}" if run_keys else "",
+        billing=billed,
     )
 
 
-def _usage(src: Sources, keys: Sequence[str], lo: int | None, hi: int | None) -> ir.Table:
+def _usage(src: Sources, keys: Sequence[str], lo: int | None, hi: int | None,
+           billed: bool = False) -> ir.Table:
     """COMPLETED tasks in the window with their key columns and per-task usage; tasks with
     an implausible reading (``frames._quality``: pcpu or peak_rss beyond the machine, realtime
     beyond the run) are left out whole, so that no suggestion follows such a reading."""
     assert src.tasks is not None
     t = src.tasks_in(lo, hi)
     done = t.filter(flag(t.status == "COMPLETED") & ~implausible(t))
+    if billed:
+        done = with_task_bill(src, done)
     t = task_rows(src, keys=keys, period=None, lo=lo, hi=hi, tasks=done)
     pcpu, real = t.pcpu.cast("float64"), t.realtime.cast("float64")
     return t.mutate(
@@ -270,6 +275,25 @@ EFFICIENCY = ReportSpec(
     ),
     "Requested vs used resources per process, waste and right-sizing.",
 )
+_EFF_BILLED = (
+    metric("billed_cost", "Float64", "USD",
+           "billed cost of the successful tasks (AWS bill: used + idle); <NA> without bill lines"),
+    metric("idle_cost", "Float64", "USD", "part of billed_cost for their instances' idle capacity"),
+    metric("wasted_billed_cost", "Float64", "USD",
+           "sum of the bill's used_cost x (1 - max(cpu_usage, memory_usage)) over tasks with lines "
+           "and usage: the billed money spent on requests the tasks did not use"),
+    metric("tasks_without_lines", "Int64", "count", "successful tasks without bill lines"),
+)
+_ESTIMATE_ONLY = ("cost", "wasted_cost", "wasted_share", "tasks_without_usage")
+EFFICIENCY_BILLED = ReportSpec(
+    "efficiency_billed",
+    (*(c for c in EFFICIENCY.columns if c.name not in _ESTIMATE_ONLY), *_EFF_BILLED),
+    "Requested vs used resources per process, billed waste and right-sizing.",
+)
+EFFICIENCY_BOTH = ReportSpec(
+    "efficiency_both", (*EFFICIENCY.columns, *_EFF_BILLED),
+    "Requested vs used resources per process, estimated and billed waste, right-sizing.",
+)
 
 
 @document(EFFICIENCY, grouped=True, periodic=False, keys=_KEYS)
@@ -289,6 +313,8 @@ def efficiency_report(
     user: Any = None,
     run_status: Any = None,
     backend: Any = None,
+    basis: str = "estimate",
+    billing: Any = None,
 ) -> Any:
     """Requested vs used CPU, memory and time per process across runs, the money spent on
     unused requests, and right-sizing suggestions.
@@ -306,6 +332,12 @@ def efficiency_report(
         Keep tasks attributed to ``[since, until)``.
     quantile, headroom, min_tasks
         Right-sizing parameters, as in :func:`right_size`.
+    basis : {"estimate", "billed", "both"}, default "estimate"
+        Money on Seqera's estimate (``cost``, ``wasted_cost``, ``wasted_share``), on the
+        imported AWS bill (``billed_cost``, ``idle_cost``, ``wasted_billed_cost``,
+        ``tasks_without_lines``; sorted by ``wasted_billed_cost``), or both.
+    billing : pandas.DataFrame, optional
+        With frames and a billed basis: ``seqera_analytics.billing.load_cur(...)``.
     {inputs}
 
     Returns
@@ -340,9 +372,11 @@ def efficiency_report(
     check_params(quantile, headroom, min_tasks)
     keys = normalize_by(by, _KEYS, report="efficiency")
     lo, hi = bounds(since, until)
+    b = normalize_basis(basis)
+    billed = b != "estimate"
 
     def build(src: Sources) -> ir.Table:
-        t = _usage(src, keys, lo, hi)
+        t = _usage(src, keys, lo, hi, billed)
         measured = t.cost.notnull() & t._cpu_usage.notnull() & t._memory_usage.notnull()
         share_unused = (1.0 - ibis.greatest(t._cpu_usage, t._memory_usage)).clip(0.0, 1.0)
         stats: dict[str, ir.Value] = {
@@ -356,6 +390,10 @@ def efficiency_report(
             "_measured_cost": t.cost.sum(where=measured),
             "_measured": t.count(where=measured),
         }
+        if billed:
+            on_bill = t._lines.notnull() & t._cpu_usage.notnull() & t._memory_usage.notnull()
+            stats |= {"_billed": t._billed.sum(), "_idle": t._idle.sum(), "_bn": t._lines.count(),
+                      "_wasted_billed": (t._used * share_unused).sum(where=on_bill)}
         for res in ("cpu", "memory", "time"):
             u = t[f"_{res}_usage"]
             stats[f"{res}_usage_median"] = u.quantile(0.5)
@@ -363,23 +401,34 @@ def efficiency_report(
             stats[f"{res}_usage_max"] = u.max()
         g = t.aggregate(by=list(keys), **stats, **_suggestion_stats(t, quantile))
         g = g.filter(g.tasks > 0)
-        return g.mutate(
+        g = g.mutate(
             cost=money(g._cost, g.tasks),
             wasted_cost=g._wasted,  # <NA> when no task has cost and usage
             wasted_share=ratio(g._wasted, g._measured_cost),
             tasks_without_usage=g.tasks - g._measured,
         )
+        if billed:
+            has = g._bn > 0
+            none = ibis.null("float64")
+            g = g.mutate(billed_cost=ibis.ifelse(has, g._billed, none),
+                         idle_cost=ibis.ifelse(has, g._idle, none),
+                         wasted_billed_cost=ibis.ifelse(has, g._wasted_billed, none),
+                         tasks_without_lines=g.tasks - g._bn)
+        return g
 
     raw = run_query(
         build,
-        _request(keys, lo, hi),
-        Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend),
+        _request(keys, lo, hi, billed),
+        Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend, billing),
     )
     table = _with_suggestions(raw, quantile, headroom, int(min_tasks))
-    return finish(
+    spec = {"estimate": EFFICIENCY, "billed": EFFICIENCY_BILLED, "both": EFFICIENCY_BOTH}[b]
+    out = finish(
         table,
-        EFFICIENCY,
+        spec,
         by=keys,
-        sort=["wasted_cost", *keys],
+        sort=["wasted_billed_cost" if b == "billed" else "wasted_cost", *keys],
         ascending=[False, *([True] * len(keys))],
     )
+    out.attrs["basis"] = b
+    return out

@@ -30,6 +30,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ._billed import BILLED_TASK_COLUMNS, normalize_basis, with_task_bill
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
 from ._relations import (
@@ -204,6 +205,33 @@ FAILURE_REPORT = ReportSpec(
     ),
     "Run failure rate and task failures by period and group.",
 )
+_FAILED_BILLED = (
+    metric("failed_billed_cost", "Float64", "USD",
+           "billed cost of the failed attempts (AWS bill: used + idle); <NA> when none has bill lines"),
+    metric("failed_without_lines", "Int64", "count", "failed attempts without bill lines"),
+)
+FAILURE_BILLED = ReportSpec(
+    "failures_billed",
+    (*(c for c in FAILURE_REPORT.columns if c.name not in ("failed_cost", "failed_without_cost")),
+     *_FAILED_BILLED),
+    "Run failure rate and task failures, billed cost, by period and group.",
+)
+FAILURE_BOTH = ReportSpec(
+    "failures_both", (*FAILURE_REPORT.columns, *_FAILED_BILLED),
+    "Run failure rate and task failures, estimated and billed cost, by period and group.",
+)
+
+
+def _billed_failure_sums(t: ir.Table) -> dict[str, ir.Value]:
+    failed = flag(t.status == "FAILED")
+    return {**failure_sums(t), "_fb_sum": t._billed.sum(where=failed),
+            "_fb_n": t.count(where=failed & t._lines.notnull())}
+
+
+def _billed_failure_columns(d: ir.Table) -> ir.Table:
+    n = d._fb_n.fill_null(0)
+    return d.mutate(failed_billed_cost=ibis.ifelse(n > 0, d._fb_sum, ibis.null("float64")),
+                    failed_without_lines=d.failed_attempts - n)
 
 
 @document(FAILURE_REPORT, grouped=True, keys=tuple(RUN_KEYS))
@@ -221,6 +249,8 @@ def failure_report(
     user: Any = None,
     run_status: Any = None,
     backend: Any = None,
+    basis: str = "estimate",
+    billing: Any = None,
 ) -> Any:
     """Run failure rate, failed and retried task attempts, and their cost by period and group.
 
@@ -239,6 +269,12 @@ def failure_report(
         :func:`task_failures`.
     since, until : str, datetime or Timestamp, optional
         Keep runs and tasks attributed to ``[since, until)``.
+    basis : {"estimate", "billed", "both"}, default "estimate"
+        The failed attempts' cost as Seqera estimates it (``failed_cost``,
+        ``failed_without_cost``), as the imported AWS bill says (``failed_billed_cost``,
+        ``failed_without_lines``: see ``seqera-analytics cur import``), or both.
+    billing : pandas.DataFrame, optional
+        With frames and a billed basis: ``seqera_analytics.billing.load_cur(...)``.
     {inputs}
 
     Returns
@@ -281,17 +317,22 @@ def failure_report(
         hint="For failures by process or exit status use task_failures().",
     )
     lo, hi = bounds(since, until)
+    b = normalize_basis(basis)
     req = Request(
         window=(lo, hi),
-        task_columns=FAILURE_TASK_COLUMNS,
+        task_columns=[*FAILURE_TASK_COLUMNS, *(BILLED_TASK_COLUMNS if b != "estimate" else ())],
         run_columns=[*run_key_columns(keys), "status", "submit", "start", "complete"],
         runs_required="the failure report",
+        billing=b != "estimate",
     )
 
     def build(src: Sources) -> ir.Table:
         assert src.all_tasks is not None and src.tasks is not None
         t = with_recovered(src.tasks_in(lo, hi, all_runs=True))
-        tp = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=failure_sums, tasks=t)
+        sums = failure_sums
+        if b != "estimate":
+            t, sums = with_task_bill(src, t), _billed_failure_sums
+        tp = task_sums(src, keys=keys, period=p, lo=lo, hi=hi, metrics=sums, tasks=t)
         tp = tp.drop("runs")
         # Whether a run needs attention is decided on all its tasks.
         r = run_rows(src, keys=keys, period=p, lo=lo, hi=hi)
@@ -312,16 +353,22 @@ def failure_report(
         counts = [
             c
             for c in d.columns
-            if c not in ("period_ms", *keys, "failed_cost_sum", "failed_cpu_ms")
+            if c not in ("period_ms", *keys, "failed_cost_sum", "failed_cpu_ms", "_fb_sum")
         ]
         d = d.mutate(**{c: d[c].fill_null(0) for c in counts})
         d = failure_columns(d)
+        if b != "estimate":
+            d = _billed_failure_columns(d)
         return d.mutate(failure_rate=ratio(d.runs_failed, d.runs_succeeded + d.runs_failed))
 
     table = run_query(
-        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend,
+                           billing)
     )
-    return finish(table, FAILURE_REPORT, by=keys, period=p, grouped=True)
+    spec = {"estimate": FAILURE_REPORT, "billed": FAILURE_BILLED, "both": FAILURE_BOTH}[b]
+    out = finish(table, spec, by=keys, period=p, grouped=True)
+    out.attrs["basis"] = b
+    return out
 
 
 TASK_FAILURES = ReportSpec(
@@ -347,6 +394,20 @@ TASK_FAILURES = ReportSpec(
 )
 
 _TASK_FAILURE_KEYS = (*TASK_KEYS, *RUN_KEYS)
+_TF_BILLED = (
+    metric("billed_cost", "Float64", "USD",
+           "billed cost of the failed attempts (AWS bill); <NA> when none has bill lines"),
+    metric("tasks_without_lines", "Int64", "count", "failed attempts without bill lines"),
+)
+TASK_FAILURES_BILLED = ReportSpec(
+    "task_failures_billed",
+    (*(c for c in TASK_FAILURES.columns if c.name not in ("cost", "tasks_without_cost")), *_TF_BILLED),
+    "Failed task attempts by process and exit status, billed cost.",
+)
+TASK_FAILURES_BOTH = ReportSpec(
+    "task_failures_both", (*TASK_FAILURES.columns, *_TF_BILLED),
+    "Failed task attempts by process and exit status, estimated and billed cost.",
+)
 
 
 @document(TASK_FAILURES, grouped=True, keys=_TASK_FAILURE_KEYS)
@@ -364,6 +425,8 @@ def task_failures(
     user: Any = None,
     run_status: Any = None,
     backend: Any = None,
+    basis: str = "estimate",
+    billing: Any = None,
 ) -> Any:
     """Failed task attempts by process and exit status (or any other keys).
 
@@ -380,6 +443,11 @@ def task_failures(
         Set it for trends.
     since, until : str, datetime or Timestamp, optional
         Keep attempts attributed to ``[since, until)``.
+    basis : {"estimate", "billed", "both"}, default "estimate"
+        Cost of the failed attempts as Seqera estimates it (``cost``, ``tasks_without_cost``),
+        as the imported AWS bill says (``billed_cost``, ``tasks_without_lines``), or both.
+    billing : pandas.DataFrame, optional
+        With frames and a billed basis: ``seqera_analytics.billing.load_cur(...)``.
     {inputs}
 
     Returns
@@ -411,19 +479,25 @@ def task_failures(
     keys = normalize_by(by, _TASK_FAILURE_KEYS, report="task failure")
     lo, hi = bounds(since, until)
     run_keys = [k for k in keys if k in RUN_KEYS and k != "run_id"]
+    b = normalize_basis(basis)
     req = Request(
         window=(lo, hi),
-        task_columns=[*FAILURE_TASK_COLUMNS, *task_key_columns(keys)],
+        task_columns=[*FAILURE_TASK_COLUMNS, *task_key_columns(keys),
+                      *(BILLED_TASK_COLUMNS if b != "estimate" else ())],
         run_columns=run_key_columns(run_keys),
         run_optional=["submit"],
         runs_required=f"grouping by {', '.join(run_keys)}" if run_keys else "",
+        billing=b != "estimate",
     )
     gk = [*(["period_ms"] if p else []), *keys]
 
     def build(src: Sources) -> ir.Table:
         assert src.tasks is not None
         failed = with_recovered(src.tasks_in(lo, hi)).filter(ibis._.status == "FAILED")
+        if b != "estimate":
+            failed = with_task_bill(src, failed)
         t = task_rows(src, keys=keys, period=p, lo=lo, hi=hi, tasks=failed)
+        billed = {"_bsum": t._billed.sum(), "_bn": t._lines.count()} if b != "estimate" else {}
         g = t.aggregate(
             by=gk,
             failed_attempts=t.count(),
@@ -432,22 +506,29 @@ def task_failures(
             _cost=t.cost.sum(),
             _priced=t.cost.count(),
             _cpu_ms=(t.cpus.cast("float64") * ms_span(t.complete, t.start)).sum(),
+            **billed,
         )
         g = g.filter(g.failed_attempts > 0)  # no row for a group-less total of nothing
-        return g.mutate(
+        g = g.mutate(
             unrecovered=g.failed_attempts - g.recovered,
             tasks_without_cost=g.failed_attempts - g._priced,
             cost=money(g._cost, g.failed_attempts),
             cpu_hours=g._cpu_ms.fill_null(0.0) / HOUR_MS,
         )
+        if b != "estimate":
+            g = g.mutate(billed_cost=ibis.ifelse(g._bn > 0, g._bsum, ibis.null("float64")),
+                         tasks_without_lines=g.failed_attempts - g._bn)
+        return g
 
     table = run_query(
-        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend,
+                           billing)
     )
     order = [*(["period"] if p else []), "failed_attempts", *keys]
+    spec = {"estimate": TASK_FAILURES, "billed": TASK_FAILURES_BILLED, "both": TASK_FAILURES_BOTH}[b]
     out = finish(
         table,
-        TASK_FAILURES,
+        spec,
         by=keys,
         period=p,
         grouped=True,
@@ -458,4 +539,5 @@ def task_failures(
         out["exit_meaning"] = exit_status_meaning(out["exit_status"]).array
     else:
         out = out.drop(columns=["exit_meaning"])
+    out.attrs["basis"] = b
     return out

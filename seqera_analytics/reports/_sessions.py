@@ -9,6 +9,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
+from .._exceptions import ReportError
 from ._cost import cost_sums
 from ._frame import finish
 from ._inputs import Inputs, Request, Sources, run_query
@@ -79,6 +80,14 @@ SESSIONS = ReportSpec(
     ),
     "Cost per resume chain (session), with and without the cached double count.",
 )
+_BILLED = (
+    metric("billed_cost", "Float64", "USD",
+           "the chain's runs on the imported AWS bill (every line with their run tag: each "
+           "execution once, cached tasks are not billed again); <NA> when no run has lines"),
+    metric("runs_without_lines", "Int64", "count", "runs of the chain without bill lines"),
+)
+SESSIONS_BOTH = ReportSpec("session_cost_both", (*SESSIONS.columns, *_BILLED),
+                           "Cost per resume chain, estimated and billed.")
 
 
 #: Sorts a run with no submission time after every other run of its session.
@@ -96,6 +105,8 @@ def session_cost_report(
     user: Any = None,
     run_status: Any = None,
     backend: Any = None,
+    basis: str = "estimate",
+    billing: Any = None,
 ) -> Any:
     """Cost per resume chain: runs sharing a ``session_id``, with and without the cost of
     cached tasks counted again.
@@ -107,6 +118,11 @@ def session_cost_report(
     runs : pandas.DataFrame
         Needs ``run_id``, ``session_id``, ``cost``, ``submit``, ``complete``, ``resume`` and
         ``project_name``.
+    basis : {"estimate", "both"}, default "estimate"
+        "both" adds the chain's cost on the imported AWS bill (``billed_cost``,
+        ``runs_without_lines``; see ``seqera-analytics cur import``).
+    billing : pandas.DataFrame, optional
+        With frames and ``basis="both"``: ``seqera_analytics.billing.load_cur(...)``.
     {inputs}
 
     Returns
@@ -133,6 +149,9 @@ def session_cost_report(
     Source: ``GET /workflow`` (``sessionId``, ``resume``), ``GET /workflow/{id}/progress``
     (run cost), ``GET /workflow/{id}/tasks`` (``status``, ``hash``, ``cost``).
     """
+    if basis not in ("estimate", "both"):
+        raise ReportError(f"basis must be 'estimate' or 'both' (the bill sits beside the estimate "
+                          f"per chain), got {basis!r}")
     req = Request(
         task_columns=["run_id", "status", "cost", "hash"],
         run_columns=[
@@ -145,6 +164,7 @@ def session_cost_report(
             "project_name",
         ],
         runs_required="the session report",
+        billing=basis != "estimate",
     )
 
     def build(src: Sources) -> ir.Table:
@@ -164,8 +184,16 @@ def session_cost_report(
             **cost_sums(t), double=t.cost.sum(where=t.found), n_found=t.count(where=t.found)
         )
         d = join_on_run(r, per_run)
+        billed: dict[str, ir.Value] = {}
+        if basis != "estimate":
+            assert src.billing is not None
+            b = src.billing.filter(src.billing.line_class == "usage", src.billing.run_id.notnull())
+            bill = b.group_by("run_id").aggregate(_billed=b.billed_cost.sum(), _lines=b.lines.sum())
+            d = join_on_run(d, bill)
         counts = ("tasks", "priced", "tasks_net", "tasks_cached", "n_found")
         d = d.mutate(**{c: d[c].fill_null(0) for c in counts})
+        if basis != "estimate":
+            billed = {"_billed": d._billed.sum(), "_no_lines": d.count(where=d._lines.isnull())}
         order = ibis.struct({"at": ibis.coalesce(d.submit, _LAST), "id": d.run_id})
         g = d.group_by("session").aggregate(
             pipeline=d.project_name.argmin(ibis.coalesce(d.submit, _LAST)),
@@ -180,7 +208,11 @@ def session_cost_report(
             cached=d.cached.sum(),
             double=d.double.sum(),
             **{c: d[c].sum() for c in counts},
+            **billed,
         )
+        if billed:
+            g = g.mutate(billed_cost=ibis.ifelse(g._no_lines < g.runs, g._billed, ibis.null("float64")),
+                         runs_without_lines=g._no_lines)
         return g.mutate(
             session_id=g.session,
             cost=money(g.gross, g.tasks),
@@ -193,6 +225,10 @@ def session_cost_report(
         )
 
     table = run_query(
-        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend)
+        build, req, Inputs(tasks, runs, cache, workspace, pipeline, user, run_status, backend,
+                           billing)
     )
-    return finish(table, SESSIONS, sort=["first_submit", "session_id"])
+    out = finish(table, SESSIONS if basis == "estimate" else SESSIONS_BOTH,
+                 sort=["first_submit", "session_id"])
+    out.attrs["basis"] = basis
+    return out

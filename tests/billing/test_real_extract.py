@@ -11,7 +11,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from seqera_analytics.billing import import_cur, load_cur
-from seqera_analytics.reports import billed_tasks, cost_report, reconcile_billing
+from seqera_analytics.reports import (
+    billed_tasks,
+    cost_report,
+    efficiency_report,
+    failure_report,
+    reconcile_billing,
+    session_cost_report,
+    task_failures,
+)
 from seqera_analytics.store import Cache
 
 COVERED = ("1xpti5PH3K2VUW", "3dLeF2W4ju5og4", "50CueCkLKqyOeH", "wELtvsveirfd9")
@@ -115,3 +123,29 @@ def test_cache_holds_the_bill_as_its_own_dataset(billed_cache: Path, expected: d
     assert set(rows["period"]) == {"2025-09", "undated"}
     assert round(float(rows["billed_cost"].sum()), 6) == round(float(expected["lines"]["billed"].sum()), 6)
     assert int(rows["lines"].sum()) == 1427
+
+
+def test_failures_efficiency_and_sessions_on_the_bill(billed_cache: Path, expected: dict,
+                                                      bundle_tasks: pd.DataFrame) -> None:
+    per_task = expected["per_task"].reset_index()
+    t = bundle_tasks.merge(per_task, left_on=["run_id", "full"], right_on=["run_id", "task_hash"], how="left")
+    failed = t[t.status == "FAILED"]
+    want = failed.groupby("run_id")["billed"].sum(min_count=1)
+    got = _task_failures(billed_cache)
+    assert round(float(got.at["3dLeF2W4ju5og4", "billed_cost"]), 2) == round(float(want["3dLeF2W4ju5og4"]), 2)
+    assert got.at["3dLeF2W4ju5og4", "tasks_without_lines"] == 14
+    assert pd.isna(got.at["15dvxY1LnZYrYe", "billed_cost"])
+    fr = failure_report(cache=billed_cache, basis="both", by="run_id", period=None).set_index("run_id")
+    assert round(float(fr.at["3dLeF2W4ju5og4", "failed_billed_cost"]), 2) == round(float(want["3dLeF2W4ju5og4"]), 2)
+    assert round(float(fr.at["3dLeF2W4ju5og4", "failed_cost"]), 6) == round(float(failed[failed.run_id == "3dLeF2W4ju5og4"].cost.sum()), 6)
+    sessions = session_cost_report(cache=billed_cache, basis="both")
+    assert round(float(sessions["billed_cost"].sum()), 2) == round(float(expected["per_run"].loc[list(COVERED), "billed"].sum()), 2)
+    eff = efficiency_report(cache=billed_cache, basis="billed", by="pipeline")
+    assert {"billed_cost", "wasted_billed_cost", "idle_cost"} <= set(eff.columns)
+    assert "wasted_cost" not in eff.columns
+    # every successful task's billed wasted money is at most its used cost
+    assert (eff["wasted_billed_cost"].dropna() <= (eff["billed_cost"] - eff["idle_cost"]).dropna() + 1e-9).all()
+
+
+def _task_failures(cache: Path) -> pd.DataFrame:
+    return task_failures(cache=cache, basis="billed", by="run_id").set_index("run_id")

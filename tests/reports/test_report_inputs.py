@@ -66,6 +66,10 @@ BILLED_CALLS = {
     "reconcile_period": (R.reconcile_billing, {}),
     "reconcile_run": (R.reconcile_billing, {"per": "run", "since": "2025-09"}),
     "billed_tasks": (R.billed_tasks, {}),
+    "failures_both": (R.failure_report, {"basis": "both", "by": "pipeline"}),
+    "task_failures_billed": (R.task_failures, {"basis": "billed", "by": "process,exit_status"}),
+    "efficiency_both": (R.efficiency_report, {"basis": "both", "by": "pipeline,process"}),
+    "sessions_both": (R.session_cost_report, {"basis": "both"}),
 }
 
 
