@@ -10,7 +10,7 @@ Three exports are read, many files at once, only the needed columns, streamed by
 * **legacy CUR CSV** (gzipped or not): ``lineItem/UsageStartDate`` ... headers, tags as
   ``resourceTags/user:<tag>`` columns.
 
-Every file becomes the same *raw* columns (:data:`RAW`), which ``_lines`` classifies.
+Every file becomes the same *raw* columns (``_sql.RAW``), which ``_lines`` classifies.
 Tag names are compared normalised: lower case, every run of other characters than letters and
 digits as one ``_``, without a leading ``user_`` (CUR 2.0 writes tag ``unique-run-id`` as
 key ``user_unique_run_id``).
@@ -32,7 +32,8 @@ import pyarrow.parquet as pq
 
 from .._exceptions import BillingDataError
 
-__all__ = ["RAW", "BillingTags", "CurFile", "bundled_cur", "inspect_files", "raw_select", "tag_keys_found"]
+__all__ = ["COLUMNS", "RAW_OF", "BillingTags", "CurFile", "bundled_cur", "inspect_files", "norm_tag",
+           "tag_keys_found"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,9 @@ class BillingTags:
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, (value,))
-            if not all(isinstance(v, str) and norm_tag(v) for v in getattr(self, name)):
-                raise ValueError(f"BillingTags.{name} must be tag names, got {value!r}")
+            names = getattr(self, name)
+            if not names or not all(isinstance(v, str) and norm_tag(v) for v in names):
+                raise ValueError(f"BillingTags.{name} must be one tag name or more, got {value!r}")
 
 
 def norm_tag(name: str) -> str:
@@ -98,19 +100,15 @@ COLUMNS: dict[str, str] = {
     "line_item_usage_amount": "lineItem/UsageAmount",
     "line_item_line_item_description": "lineItem/LineItemDescription",
 }
-_TIMES = ("line_item_usage_start_date", "line_item_usage_end_date", "bill_billing_period_start_date")
-_MONEY = ("line_item_unblended_cost", "split_line_item_split_cost", "split_line_item_unused_cost",
+TIMES = ("line_item_usage_start_date", "line_item_usage_end_date", "bill_billing_period_start_date")
+MONEY = ("line_item_unblended_cost", "split_line_item_split_cost", "split_line_item_unused_cost",
           "savings_plan_savings_plan_effective_cost", "reservation_effective_cost")
 #: A file is a CUR when it has these (in one of the spellings).
 REQUIRED = ("line_item_line_item_type", "line_item_unblended_cost")
-_VALUE_KEY = ("line_item_usage_account_id", "line_item_usage_type", "line_item_operation",
+VALUE_KEY = ("line_item_usage_account_id", "line_item_usage_type", "line_item_operation",
               "line_item_usage_amount", "line_item_line_item_description")
 
-#: The raw columns every file's SELECT yields (types as DuckDB sees them).
-RAW = ("usage_start", "usage_end", "period_start", "line_item_type", "product_code", "resource_id",
-       "parent_resource_id", "unblended", "split_cost", "unused_cost", "sp_effective",
-       "ri_effective", "run_tag", "hash_tag", "process_tag", "line_text", "has_split_columns")
-_RAW_OF = {
+RAW_OF = {
     "line_item_usage_start_date": "usage_start", "line_item_usage_end_date": "usage_end",
     "bill_billing_period_start_date": "period_start", "line_item_line_item_type": "line_item_type",
     "line_item_product_code": "product_code", "line_item_resource_id": "resource_id",
@@ -132,10 +130,16 @@ class CurFile:
     columns: tuple[tuple[str, str], ...]
     tags: str  # "map" | "pairs" | "structs" | "columns" | "none"
     tag_columns: tuple[tuple[str, str], ...] = ()
+    #: CUR column -> "ts" (a Parquet timestamp), "num" (a Parquet number) or "text"
+    kinds: tuple[tuple[str, str], ...] = ()
+    #: the ``resource_tags`` keys of the first row group, as the file spells them
+    tag_keys: tuple[str, ...] = ()
+    gzip: bool = False
 
     @property
     def group(self) -> tuple[Any, ...]:
-        return (self.format, self.columns, self.tags, self.tag_columns)
+        return (self.format, self.columns, self.tags, self.tag_columns, self.kinds, self.tag_keys,
+                self.gzip)
 
 
 def bundled_cur() -> str:
@@ -153,13 +157,17 @@ def bundled_cur() -> str:
 
 def expand(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[str]:
     """Files named by ``paths`` (paths, globs, or directories read recursively), sorted."""
+    if paths is None:
+        raise BillingDataError("no CUR file given")
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise BillingDataError("no CUR file given")
     out: list[str] = []
     for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            raise BillingDataError(f"a CUR path must be a file, glob or directory name, got {item!r}")
         s = os.path.expanduser(os.fspath(item))
-        if any(ch in s for ch in "*?["):
+        if not os.path.exists(s) and any(ch in s for ch in "*?["):
             found = sorted(f for f in glob(s, recursive=True) if os.path.isfile(f))
             if not found:
                 raise BillingDataError(f"no file matches {s}")
@@ -178,7 +186,7 @@ def expand(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> 
 
 
 def _data_file(name: str) -> bool:
-    return name.endswith((".parquet", ".csv", ".csv.gz", ".csv.zip")) and not name.startswith(".")
+    return name.endswith((".parquet", ".csv", ".csv.gz")) and not name.startswith(".")
 
 
 def inspect_files(paths: Sequence[str]) -> list[CurFile]:
@@ -225,6 +233,7 @@ def _parquet_file(path: str, schema: pa.Schema) -> CurFile:
     if not all(c in names for c in REQUIRED):
         raise _not_a_cur(path, schema.names)
     cols = tuple((c, c) for c in COLUMNS if c in names)
+    kinds = tuple((c, _kind(schema.field(c).type)) for c, _ in cols)
     legacy = tuple(sorted((norm_tag(n), n) for n in schema.names if n.startswith("resource_tags_")))
     if "resource_tags" in names:
         t = schema.field("resource_tags").type
@@ -237,8 +246,36 @@ def _parquet_file(path: str, schema: pa.Schema) -> CurFile:
         else:
             raise BillingDataError(f"{path}: resource_tags is a {t}, not a map or a list of "
                                    "key/value pairs")
-        return CurFile(path, "cur2", cols, mode)
-    return CurFile(path, "legacy-parquet", cols, "columns" if legacy else "none", legacy)
+        return CurFile(path, "cur2", cols, mode, kinds=kinds, tag_keys=_first_tag_keys(path, mode))
+    return CurFile(path, "legacy-parquet", cols, "columns" if legacy else "none", legacy, kinds=kinds)
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t) or pa.types.is_date(t):
+        return "ts"
+    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "num"
+    return "text"
+
+
+def _first_tag_keys(path: str, mode: str) -> tuple[str, ...]:
+    """The tag keys of the file's first row group as spelled there (CUR 2.0 writes
+    ``user_<tag>``; other spellings, e.g. another case, are looked up as found)."""
+    try:
+        pf = pq.ParquetFile(path)
+        if not pf.metadata.num_row_groups:
+            return ()
+        col = pf.read_row_group(0, columns=["resource_tags"]).column(0).combine_chunks()
+    except (pa.ArrowException, OSError):
+        return ()
+    if mode == "map":
+        keys = col.keys
+    elif mode == "pairs":
+        keys = col.flatten().flatten()
+        keys = keys.filter(pa.array([i % 2 == 0 for i in range(len(keys))]))
+    else:
+        keys = col.flatten().field("key")
+    return tuple(sorted({k for k in keys.to_pylist() if isinstance(k, str)}))[:500]
 
 
 def _csv_header(path: str, gz: bool) -> list[str]:
@@ -262,110 +299,8 @@ def _csv_file(path: str, gz: bool) -> CurFile:
         raise _not_a_cur(path, header)
     cols = tuple((c, COLUMNS[c]) for c in COLUMNS if COLUMNS[c] in have)
     tags = tuple(sorted((norm_tag(h), h) for h in header if h.startswith("resourceTags/")))
-    return CurFile(path, "csv", cols, "columns" if tags else "none", tags)
-
-
-# --------------------------------------------------------------------------------- SQL
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
-def _tag_expr(f: CurFile, names: Sequence[str]) -> str:
-    """The first of the tag ``names`` present on the line, or NULL."""
-    wanted = [norm_tag(n) for n in names]
-    if f.tags == "map":
-        parts = [f"map_extract_value(resource_tags, {_lit('user_' + n)})" for n in wanted]
-    elif f.tags == "pairs":
-        parts = [f"list_filter(resource_tags, x -> x[1] = {_lit('user_' + n)})[1][2]" for n in wanted]
-    elif f.tags == "structs":
-        parts = [f"list_filter(resource_tags, x -> x.key = {_lit('user_' + n)})[1].value" for n in wanted]
-    else:
-        by_tag = dict(f.tag_columns)
-        parts = [f"CAST({_q(by_tag[n])} AS VARCHAR)" for n in wanted if n in by_tag]
-    parts = [f"NULLIF(TRIM({p}), '')" for p in parts]
-    if not parts:
-        return "CAST(NULL AS VARCHAR)"
-    return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
-
-
-def _time_expr(f: CurFile, col: str, own: str) -> str:
-    if f.format == "csv":
-        # CSV: '2025-09-01T00:00:00Z' (UTC); TRY_CAST leaves a malformed value NULL
-        return f"TRY_CAST(replace(replace(NULLIF({_q(own)}, ''), 'T', ' '), 'Z', '') AS TIMESTAMP)"
-    return f"CAST({_q(own)} AS TIMESTAMP)"
-
-
-def raw_select(files: Sequence[CurFile], tags: BillingTags) -> str:
-    """One SQL query over all ``files`` yielding :data:`RAW` (a UNION ALL per format group)."""
-    groups: dict[tuple[Any, ...], list[CurFile]] = {}
-    for f in files:
-        groups.setdefault(f.group, []).append(f)
-    return "\nUNION ALL BY NAME\n".join(_group_select(fs, tags) for fs in groups.values())
-
-
-def _group_select(files: list[CurFile], tags: BillingTags) -> str:
-    f = files[0]
-    own = dict(f.columns)
-    paths = "[" + ", ".join(_lit(x.path) for x in files) + "]"
-    if f.format == "csv":
-        source = f"read_csv({paths}, header=true, all_varchar=true, compression='auto')"
-    else:
-        source = f"read_parquet({paths})"
-    sel: list[str] = []
-    for col, raw in _RAW_OF.items():
-        if col not in own:
-            typ = "TIMESTAMP" if col in _TIMES else "DOUBLE" if col in _MONEY else "VARCHAR"
-            sel.append(f"CAST(NULL AS {typ}) AS {raw}")
-        elif col in _TIMES:
-            sel.append(f"{_time_expr(f, col, own[col])} AS {raw}")
-        elif col in _MONEY:
-            sel.append(f"TRY_CAST({_q(own[col])} AS DOUBLE) AS {raw}")
-        else:
-            sel.append(f"NULLIF(CAST({_q(own[col])} AS VARCHAR), '') AS {raw}")
-    sel.append(f"{_tag_expr(f, tags.run)} AS run_tag")
-    sel.append(f"{_tag_expr(f, tags.task_hash)} AS hash_tag")
-    sel.append(f"{_tag_expr(f, tags.process)} AS process_tag")
-    sel.append(f"{_line_text(f)} AS line_text")
-    has_split = "split_line_item_split_cost" in own or "split_line_item_unused_cost" in own
-    sel.append(f"{'true' if has_split else 'false'} AS has_split_columns")
-    if "identity_line_item_id" in own:
-        return f"SELECT {', '.join(sel)} FROM {source}"
-    # Without identity columns a line is known by its values, and a file may hold two lines
-    # whose values (as far as the file states them) are the same: both are money. So the
-    # key is "the n-th line with these values in its file": a copy of the file, or the same
-    # file again, gives the same keys; two equal lines of one file stay two.
-    source = source[:-1] + ", filename=true)"
-    sel.append("filename AS _file")
-    return (f"SELECT * EXCLUDE (_file, line_text), line_text || '#' || row_number() OVER "
-            f"(PARTITION BY _file, line_text) AS line_text FROM (SELECT {', '.join(sel)} FROM {source})")
-
-
-def _line_text(f: CurFile) -> str:
-    """What identifies the line: the CUR's identity columns where the file has them, else the
-    line's own values (every column read, tags included, in a fixed order)."""
-    own = dict(f.columns)
-    if "identity_line_item_id" in own:
-        ident = [f"CAST({_q(own['identity_line_item_id'])} AS VARCHAR)"]
-        if "identity_time_interval" in own:
-            ident.append(f"CAST({_q(own['identity_time_interval'])} AS VARCHAR)")
-        identity = "concat_ws('|', 'id', " + ", ".join(ident) + ")"
-    else:
-        identity = None
-    values = [f"coalesce(CAST({_q(own[c])} AS VARCHAR), '')" if c in own else "''"
-              for c in (*_RAW_OF, *_VALUE_KEY)]
-    if f.tags in ("map", "pairs", "structs"):
-        values.append("coalesce(CAST(resource_tags AS VARCHAR), '')")
-    else:
-        values += [f"coalesce(CAST({_q(c)} AS VARCHAR), '')" for _, c in f.tag_columns]
-    by_values = "concat_ws('|', 'v', " + ", ".join(values) + ")"
-    if identity is None:
-        return by_values
-    idcol = _q(own["identity_line_item_id"])
-    return f"CASE WHEN NULLIF(CAST({idcol} AS VARCHAR), '') IS NOT NULL THEN {identity} ELSE {by_values} END"
+    return CurFile(path, "csv", cols, "columns" if tags else "none", tags,
+                   kinds=tuple((c, "text") for c, _ in cols), gzip=gz)
 
 
 def tag_keys_found(con: Any, files: Sequence[CurFile], limit: int = 30) -> list[str]:
@@ -378,7 +313,8 @@ def tag_keys_found(con: Any, files: Sequence[CurFile], limit: int = 30) -> list[
         keys = {"map": "map_keys(resource_tags)",
                 "pairs": "list_transform(resource_tags, x -> x[1])",
                 "structs": "list_transform(resource_tags, x -> x.key)"}[f.tags]
-        rows = con.execute(f"SELECT DISTINCT unnest({keys}) FROM read_parquet({_lit(f.path)}) "
+        path = "'" + f.path.replace("'", "''") + "'"
+        rows = con.execute(f"SELECT DISTINCT unnest({keys}) FROM read_parquet({path}) "
                            f"LIMIT {limit * 4}").fetchall()
         found |= {norm_tag(r[0]) for r in rows if r[0]}
     return sorted(found)[:limit]

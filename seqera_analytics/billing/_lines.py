@@ -61,7 +61,7 @@ WITH r AS (
     ON NOT r.is_split AND r.resource_id = p.pid AND r.usage_start IS NOT DISTINCT FROM p.pstart
 )
 SELECT
-  usage_start, usage_end,
+  usage_start, usage_end, is_split,
   strftime(period_start, '%Y-%m') AS billing_period,
   coalesce(strftime(period_start, '%Y-%m'), strftime(usage_start, '%Y-%m'), 'undated') AS period,
   CAST(date_trunc('day', usage_start) AS TIMESTAMP) AS usage_day,
@@ -83,7 +83,13 @@ SELECT
        WHEN cost_basis = 'reservation' THEN ri_effective
        ELSE coalesce(unblended, 0.0) END AS billed_cost,
   unblended AS unblended_cost,
-  has_split_columns,
-  line_text
+  has_split_columns, line_text, nat_text, bad_money, bad_time, _file,
+  CASE WHEN is_split THEN parent_resource_id END AS parent_resource_id,
+  -- an instance line that split lines imported another time may restate (see _billed)
+  CASE WHEN line_class = 'usage' AND run_tag IS NULL AND NOT is_split
+            AND product_code = 'AmazonEC2' THEN resource_id END AS instance_id,
+  CASE WHEN line_class = 'usage' AND run_tag IS NULL AND NOT is_split
+            AND product_code = 'AmazonEC2' AND resource_id IS NOT NULL THEN usage_start END
+    AS instance_hour
 FROM c
 """

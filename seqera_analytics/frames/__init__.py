@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-from ._billing import BILLING_KEYS, BILLING_LINES, BILLING_TASKS, LINE_CLASSES
+from ._billing import BILLING_KEYS, BILLING_LINES, BILLING_PARENTS, BILLING_TASKS, LINE_CLASSES
 from ._build import (
     concat_tables,
     empty_table,
@@ -42,6 +42,7 @@ from .schema import (
 __all__ = [
     "BILLING_KEYS",
     "BILLING_LINES",
+    "BILLING_PARENTS",
     "BILLING_TASKS",
     "DERIVED_LOAD_FIELDS",
     "IMPLAUSIBLE",

@@ -28,7 +28,7 @@ from .schema import F64, I64, STR, TS, Column, TableSpec
 
 U64 = pa.uint64()
 
-__all__ = ["BILLING_KEYS", "BILLING_LINES", "BILLING_TASKS", "LINE_CLASSES"]
+__all__ = ["BILLING_KEYS", "BILLING_LINES", "BILLING_PARENTS", "BILLING_TASKS", "LINE_CLASSES"]
 
 LINE_CLASSES = ("usage", "account", "allocated")
 
@@ -88,7 +88,7 @@ BILLING_TASKS = TableSpec(
     name="billing_tasks",
     endpoint="AWS Cost and Usage Report, aggregated by `seqera-analytics cur import`",
     key=("period", "usage_day", "billing_period", "line_item_type", "product_code",
-         "line_class", "cost_basis", "run_id", "task_hash", "process"),
+         "line_class", "cost_basis", "run_id", "task_hash", "process", "instance_id", "usage_start"),
     doc="Billed cost per task (and per run, unattributed and account line group), additive: "
         "a task's cost is the sum of its rows.",
     columns=(
@@ -96,6 +96,9 @@ BILLING_TASKS = TableSpec(
            "UTC day of the lines' usage start; null for lines without usage dates (undated)"),
         *_WHAT,
         *_MONEY,
+        _c("instance_id", STR, "line_item_resource_id", "",
+           "on untagged EC2 usage rows only (one row per instance and hour): the instance, so that "
+           "split lines of its ECS tasks imported another time mark it allocated"),
         _c("lines", I64, "", "count", "CUR line items summed in the row"),
         _c("usage_start", TS, "line_item_usage_start_date", "", "earliest usage start of the lines"),
         _c("usage_end", TS, "line_item_usage_end_date", "", "latest usage end of the lines"),
@@ -111,5 +114,21 @@ BILLING_KEYS = TableSpec(
     columns=(
         _c("key_hi", U64, "", "", "upper 64 bits of the md5 line key"),
         _c("key_lo", U64, "", "", "lower 64 bits of the md5 line key"),
+        _c("nat_hi", U64, "", "",
+           "upper 64 bits of the md5 of what the line is about (resource, hours, type, product, "
+           "usage type, operation, account): the same line in a re-delivered or re-formatted bill"),
+        _c("nat_lo", U64, "", "", "lower 64 bits of that md5"),
+    ),
+)
+
+#: The instance-hours that imported split lines restate (their parents).
+BILLING_PARENTS = TableSpec(
+    name="billing_parents",
+    endpoint="AWS Cost and Usage Report split_line_item_parent_resource_id, by `cur import`",
+    key=("resource_id", "usage_start"),
+    doc="One row per instance and hour that split cost allocation lines name as their parent.",
+    columns=(
+        _c("resource_id", STR, "split_line_item_parent_resource_id", "", "the EC2 instance"),
+        _c("usage_start", TS, "line_item_usage_start_date", "", "the hour"),
     ),
 )

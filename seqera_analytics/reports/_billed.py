@@ -50,7 +50,7 @@ _TIMES = ("usage_day", "usage_start", "usage_end")
 #: The billing rows as reports see them: timestamps as int64 ms (UTC), plus ``period``.
 BILLING_CANONICAL = pa.schema(
     [pa.field(c.name, pa.int64() if c.name in _TIMES else c.type) for c in BILLING_TASKS.columns]
-    + [pa.field("period", pa.string())]
+    + [pa.field("period", pa.string()), pa.field("period_day", pa.int64())]
 )
 
 
@@ -82,13 +82,38 @@ def canonical_billing(table: pa.Table) -> pa.Table:
         cols["period"] = pc.coalesce(bp.cast(pa.string()), month, pa.scalar("undated"))
     out = []
     for f in BILLING_CANONICAL:
+        if f.name == "period_day":
+            continue
         col = cols.get(f.name) if f.name in cols else (table[f.name] if f.name in names else None)
         if col is None:
             col = pa.nulls(n, f.type)
         elif f.name in _TIMES:
             col = col.cast(pa.timestamp("ms", "UTC")).cast(pa.int64())
         out.append(col.cast(f.type))
+    # the day a line counts from in period reports: its usage day, else the first day of the
+    # billing period the file states; null (undated) when it has neither
+    period = out[BILLING_CANONICAL.get_field_index("period")]
+    month = pc.if_else(pc.equal(period, "undated"), pa.scalar(None, pa.string()), period)
+    first = pc.strptime(pc.binary_join_element_wise(month, "-01", ""), format="%Y-%m-%d", unit="ms",
+                        error_is_null=True).cast(pa.int64())
+    out.append(pc.coalesce(out[BILLING_CANONICAL.get_field_index("usage_day")], first))
     return pa.Table.from_arrays(out, schema=BILLING_CANONICAL)
+
+
+def mark_allocated(billing: ir.Table, parents: ir.Table) -> ir.Table:
+    """Untagged instance rows whose instance-hour split lines of another import restate
+    (``parents``: ``resource_id``, ``usage_start`` int ms) become ``allocated``, billed 0:
+    their cost is already in the split lines of the instance's tasks."""
+    p = parents.select(_pid="resource_id", _pstart="usage_start", _parent=ibis.literal(True)).distinct()
+    j = billing.left_join(p, [billing.instance_id == p._pid, billing.usage_start == p._pstart])
+    hit = (j.line_class == "usage") & j.run_id.isnull() & j._parent.notnull()
+    zero = ibis.literal(0.0)
+    return j.mutate(
+        line_class=ibis.ifelse(hit, ibis.literal("allocated"), j.line_class),
+        used_cost=ibis.ifelse(hit, zero, j.used_cost),
+        idle_cost=ibis.ifelse(hit, zero, j.idle_cost),
+        billed_cost=ibis.ifelse(hit, zero, j.billed_cost),
+    ).select(*billing.columns)
 
 
 _FULL = r"([0-9a-f]{2})/([0-9a-f]{30})/*$"

@@ -216,6 +216,8 @@ def _meta(original: pd.DataFrame, written: pd.DataFrame, layout: str) -> dict[st
         "generated_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "by": list(original.attrs.get("by") or []),
         "period": original.attrs.get("period"),
+        # every cost says its basis: Seqera's estimate, the AWS bill, or both (null: no money)
+        "cost_basis": original.attrs.get("basis"),
         # what the figures cover and what the report left out travel with the file
         "coverage": original.attrs.get("coverage"),
         "notes": list(original.attrs.get("notes") or []),

@@ -353,7 +353,7 @@ def _cache_of(cache: Any) -> Cache:
 def _open_billing(src: Sources, engine: Engine, billing: Any, cache: Cache | None, state: Any,
                   tasks: Any, runs: Any) -> None:
     """``src.billing`` and ``src.cached_runs``, from the cache or from frames."""
-    from ._billed import canonical_billing
+    from ._billed import canonical_billing, mark_allocated
 
     if cache is not None:
         if billing is not None:
@@ -373,6 +373,12 @@ def _open_billing(src: Sources, engine: Engine, billing: Any, cache: Cache | Non
                  if f is not None and "run_id" in f.columns]
         ids = pa.chunked_array([c for p in parts for c in p.chunks], pa.string()) if parts else pa.array([], pa.string())
     src.billing = engine.from_arrow(canonical_billing(table), src.cleanup)
+    if cache is not None:
+        parents = cache.read_billing_parents(state)
+        if parents.num_rows:
+            parents = pa.table({"resource_id": parents["resource_id"],
+                                "usage_start": parents["usage_start"].cast(pa.int64())})
+            src.billing = mark_allocated(src.billing, engine.from_arrow(parents, src.cleanup))
     ids = pc.unique(pc.drop_null(ids.cast(pa.string())))
     src.cached_runs = engine.from_arrow(pa.table({"run_id": ids}), src.cleanup)
 

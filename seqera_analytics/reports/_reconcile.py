@@ -26,6 +26,7 @@ from typing import Any
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
 from ._cost import cost_groups
 from ._frame import finish
@@ -60,6 +61,7 @@ RECONCILE_BILLING = ReportSpec(
     "billing_reconciliation",
     (id_col("row", "string", "runs, unattributed, account, adjustment, allocated or total"),
      id_col("line_item_type", "string", "account rows: the CUR line_item_line_item_type"),
+     id_col("undated", "boolean", "lines with neither usage dates nor a billing period: in no period"),
      *_MONEY),
     "Seqera's estimate against the AWS bill, per period, every bill line accounted for.",
 )
@@ -85,12 +87,12 @@ def _other_rows(src: Sources, p: str | None, lo: int | None, hi: int | None) -> 
         (b.run_id.isnull() | ~known.fill_null(False), "unattributed"),
         else_=ibis.null("string"))
     b = b.mutate(row=row)
-    at = b.usage_start
+    at = ibis.coalesce(b.usage_start, b.period_day)
     win = in_window(at, lo, hi)
     if win is not None:
         b = b.filter(win | at.isnull())
-    period = ibis.ifelse(b.usage_day.isnull(), ibis.null("int64"),
-                         period_of_day(day_of(b.usage_day), p))
+    period = ibis.ifelse(b.period_day.isnull(), ibis.null("int64"),
+                         period_of_day(day_of(b.period_day), p))
     b = b.mutate(period_ms=period,
                  line_item_type=ibis.ifelse(b.row == "account", b.line_item_type, ibis.null("string")))
     eff = b.cost_basis.isin(["savings_plan", "reservation"]) & (b.line_class == "usage")
@@ -203,6 +205,7 @@ def reconcile_billing(
                            (ibis.literal("total") if c == "row" else ibis.null().cast(r[c].type())).name(c)
                            for c in r.columns])
         out = allrows.union(tot)
+        out = out.mutate(undated=out.period_ms.isnull())
         out = out.mutate(billed_to_estimate=ibis.ifelse(out.row == "runs",
                                                         ratio(out.billed_cost, out.net_cost),
                                                         ibis.null("float64")))
@@ -214,8 +217,10 @@ def reconcile_billing(
         out = finish(table, RECONCILE_BILLING_RUNS, by=_RUN_KEYS, period=p, grouped=True)
     else:
         out = _sorted(finish(table, RECONCILE_BILLING, by=(), period=p, grouped=True))
-    if "period_label" in out.columns:
-        undated = out["period"].isna()
+    if per == "period":
+        undated = out["undated"].fillna(False).to_numpy(dtype=bool)
+        if "period_label" not in out.columns:  # period=None: one span, the undated lines apart
+            out.insert(0, "period_label", pd.array(["all"] * len(out), dtype="string"))
         out["period_label"] = out["period_label"].astype("string").mask(undated, "undated")
         if "partial" in out.columns:
             out.loc[undated, "partial"] = False
@@ -228,7 +233,8 @@ _ORDER = {"runs": 0, "unattributed": 1, "account": 2, "adjustment": 3, "allocate
 
 def _sorted(df: Any) -> Any:
     key = df["row"].map(_ORDER).astype("Int64")
-    order = df.assign(_o=key).sort_values(["period", "_o", "line_item_type"], na_position="last",
+    by = [c for c in ("period", "undated") if c in df.columns]
+    order = df.assign(_o=key).sort_values([*by, "_o", "line_item_type"], na_position="last",
                                           kind="stable").index
     return df.loc[order].reset_index(drop=True)
 

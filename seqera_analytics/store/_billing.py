@@ -5,14 +5,16 @@ of the imported line items.
 
     <cache>/billing_tasks/period=<YYYY-MM|undated>/part-<uuid>.parquet
     <cache>/billing_keys/period=<YYYY-MM|undated>/part-<uuid>.parquet
+    <cache>/billing_parents/period=<YYYY-MM|undated>/part-<uuid>.parquet
 
 ``period`` is the billing period the CUR states (``bill_billing_period_start_date``), else
 the UTC month of the line's usage start, else ``undated``. An import adds one file per
 table and period it brings new lines to, listed in ``state.json`` like every other
 committed file (the same lock, the same atomic commit): a reader never sees half an
-import. ``billing_keys`` holds one md5 key per imported line, so importing a file again
-(or a copy of it) adds nothing; replacing a period drops that period's files of both tables
-in the same commit that adds the new ones.
+import. ``billing_keys`` holds one md5 key per imported line (and one of what the line is
+about, to recognise a re-delivered bill), so importing a file again (or a copy of it) adds
+nothing; ``billing_parents`` the instance-hours that split lines restate. Replacing a period
+drops that period's files of every billing table in the same commit that adds the new ones.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..frames import BILLING_KEYS, BILLING_TASKS, TableSpec
+from ..frames import BILLING_KEYS, BILLING_PARENTS, BILLING_TASKS, TableSpec
 from ._files import PARQUET_OPTIONS, publish, staging_path
 from ._fs import Location
 from ._state import State, write_state
@@ -38,7 +40,8 @@ __all__ = [
     "period_of_file",
 ]
 
-BILLING_SPECS: dict[str, TableSpec] = {"billing_tasks": BILLING_TASKS, "billing_keys": BILLING_KEYS}
+BILLING_SPECS: dict[str, TableSpec] = {"billing_tasks": BILLING_TASKS, "billing_keys": BILLING_KEYS,
+                                       "billing_parents": BILLING_PARENTS}
 BILLING_TABLES = tuple(BILLING_SPECS)
 
 

@@ -96,6 +96,7 @@ def test_only_the_engine_reads_the_store_and_only_its_committed_files():
         "is_remote",  # a cache on an object store: its files reach DuckDB as a pyarrow dataset
         "arrow_dataset",
         "read_billing",  # (issue 12: the imported bill, small per-task rows, same commit)
+        "read_billing_parents",  # (issue 12: instance-hours split lines restate)
     }, used
 
 
