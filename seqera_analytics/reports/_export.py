@@ -377,7 +377,8 @@ def read_report(path: str | Path) -> pd.DataFrame:
         The frame as written (long or wide), dtypes restored (for CSV, from the sidecar:
         timestamps ``datetime64[ms, UTC]``, ``string``, ``Float64``, ``Int64``, ``boolean``),
         ``attrs`` holding ``report``, ``report_schema_version``, ``layout``, ``by``,
-        ``period`` and ``columns``.
+        ``period``, ``cost_basis`` (``estimate``, ``billed``, ``both``; absent in files of
+        older releases and of reports without money) and ``columns``.
 
     Raises
     ------
@@ -406,8 +407,9 @@ def read_report(path: str | Path) -> pd.DataFrame:
         raise ReportError(f"{p}: not a .csv or .parquet report")
     df.attrs = {
         k: meta[k]
-        for k in ("report", "report_schema_version", "layout", "by", "period", "columns")
-        if k in meta
+        for k in ("report", "report_schema_version", "layout", "by", "period", "cost_basis",
+                  "columns")
+        if k in meta and (meta[k] is not None or k != "cost_basis")
     }
     return df
 
