@@ -25,52 +25,25 @@ from ..store import Cache
 from ..store._billing import clear_orphans
 from ._duck import conform, connect, run, to_table
 from ._formats import BillingTags, CurFile, expand, inspect_files, tag_keys_found
-from ._keep import CurImport, merge
+from ._keep import CurImport, import_into, scan_keys
 from ._lines import classified_select
-from ._sql import raw_select
 
 __all__ = ["CurImport", "import_cur", "load_cur"]
 
 
 def _read_lines(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: BillingTags,
-                *, hex_key: bool = False) -> dict[str, Any]:
-    """Create temp table ``lines`` (classified lines with their keys); return its counts.
-
-    Raises
-    ------
-    BillingDataError
-        No lines; a cost that is not a finite number or a time that is not a time (the
-        line would count as 0 or be dropped); no line with the run tag."""
-    names = ", ".join(os.path.basename(f.path) for f in files[:3]) + (", ..." if len(files) > 3 else "")
-    key = ("md5(line_text) AS line_key" if hex_key else
-           "md5_number_upper(line_text) AS key_hi, md5_number_lower(line_text) AS key_lo")
-    run(con, f"CREATE TEMP TABLE lines AS SELECT * EXCLUDE (line_text, nat_text), {key}, "
-             "md5_number_upper(nat_text) AS nat_hi, md5_number_lower(nat_text) AS nat_lo "
-             f"FROM ({classified_select(raw_select(files, tags))})",
-        files[0].path if len(files) == 1 else f"one of {len(files)} CUR files ({names})")
-    n, tagged, split_cols, undated, periods, bad_money, bad_time, bad_file = con.execute(
-        "SELECT count(*), count(run_id), bool_or(has_split_columns), "
-        "count(*) FILTER (WHERE period = 'undated'), list(DISTINCT period ORDER BY period), "
-        "count(*) FILTER (WHERE bad_money), count(*) FILTER (WHERE bad_time), "
-        "min(_file) FILTER (WHERE bad_money OR bad_time) FROM lines").fetchone()
-    if not n:
-        raise BillingDataError(f"{names}: no line items (an empty Cost and Usage Report)")
-    if bad_money or bad_time:
-        what = " and ".join(x for x in (
-            f"{bad_money:,} line(s) with a cost that is not a finite number of dollars below a "
-            "billion (N/A, 1,234.5, NaN, inf...)" if bad_money else "",
-            f"{bad_time:,} line(s) with a usage or billing date that is not a time" if bad_time else "")
-            if x)
-        raise BillingDataError(f"{bad_file} has {what}: AWS writes plain numbers and ISO-8601 times; "
-                               "nothing was imported (such a line would count as 0 or be lost)")
-    if not tagged:
+                tmp: str) -> None:
+    """``load_cur``: temp table ``lines`` (classified, allocated within the files, with the
+    hex md5 ``line_key``); the same refusals as an import."""
+    counts = scan_keys(con, files, tags, tmp)
+    run(con, f"CREATE TEMP TABLE lines AS SELECT *, md5(line_text) AS line_key FROM "
+             f"({classified_select(counts['raw'])})", files[0].path)
+    if not con.execute("SELECT count(run_id) FROM lines").fetchone()[0]:
         found = tag_keys_found(con, files)
         raise BillingDataError(
-            f"{names}: no line carries the run tag ({' or '.join(tags.run)}); tag keys found: "
-            f"{', '.join(found) or 'none'}. Name the tags your runs carry (--run-tag, BillingTags), "
-            "or import this file together with the other parts of its month.")
-    return {"lines": n, "tagged": tagged, "split_columns": bool(split_cols), "undated": undated,
-            "periods": list(periods)}
+            f"{', '.join(os.path.basename(f.path) for f in files[:3])}: no line carries the run tag "
+            f"({' or '.join(tags.run)}); tag keys found: {', '.join(found) or 'none'}. Name the tags "
+            "your runs carry (--run-tag, BillingTags).")
 
 
 def load_cur(paths: Any, *, tags: BillingTags | None = None) -> pd.DataFrame:
@@ -108,7 +81,7 @@ def load_cur(paths: Any, *, tags: BillingTags | None = None) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="seqera-cur-") as tmp:
         con = connect(tmp)
         try:
-            _read_lines(con, files, tags, hex_key=True)
+            _read_lines(con, files, tags, tmp)
             table = to_table(con.execute("SELECT * FROM lines"))
         finally:
             con.close()
@@ -164,7 +137,7 @@ def import_cur(paths: Any, *, cache: Any = None, tags: BillingTags | None = None
     with tempfile.TemporaryDirectory(prefix="seqera-cur-") as tmp:
         con = connect(tmp)
         try:
-            counts = _read_lines(con, files, tags)
+            counts = scan_keys(con, files, tags, tmp)
             missing = [p for p in replace if p not in counts["periods"]]
             if missing:
                 raise BillingDataError(
@@ -172,7 +145,7 @@ def import_cur(paths: Any, *, cache: Any = None, tags: BillingTags | None = None
                     f"(they hold {', '.join(counts['periods'])}); nothing was replaced")
             with c.writer() as writer:
                 clear_orphans(writer.loc, writer.state)
-                result = merge(con, c, writer, counts, replace, len(files))
+                result = import_into(con, files, tags, counts, c, writer, replace)
                 result.cache_has_runs = bool(writer.state.files.get("runs") or writer.state.active)
         finally:
             con.close()

@@ -1,18 +1,27 @@
 """Keep the lines of an import that the cache does not hold yet, and refuse what would
 count money twice or lose it.
 
-On the temp table ``lines`` (``_import``), under the cache's writer lock:
+Two streaming scans of the files, nothing of them held in memory:
+
+* scan A writes every line's keys to a temporary Parquet file (``key_hi``/``key_lo``: the
+  md5 of its identity; ``nat``: what it is about, see ``_sql``), its period and flags;
+* scan B aggregates the money per period, task, run, unattributed and account group (what
+  ``billing_tasks`` keeps), with the hours of the split lines' parent instances.
+
+On the keys, under the cache's writer lock:
 
 1. lines whose identity the cache already holds (this period, its neighbours, or
    ``undated``) are counted and skipped; so is a line given twice (a file and its copy);
-2. an identity that names two different lines (another resource, run or cost) is refused:
-   keeping either would lose the other's money;
-3. a line the cache holds under *another* identity (same resource, hours, type, product,
-   usage type, operation and account: a later delivery of the month, whose line ids AWS
-   does not keep, or the same bill in another format) is refused unless its period is being
-   replaced; so is the same line in two files of one import under two identities;
-4. the rest is aggregated per period into ``billing_tasks`` and its keys and split parents
-   written, in one commit (``store._billing.commit_billing``).
+   then scan B reads the lines deduplicated instead of the files (the only case that
+   materialises lines);
+2. an identity that names two different lines is refused: keeping either would lose the
+   other's money;
+3. a line the cache holds under *another* identity (a later delivery of the month, whose
+   line ids AWS does not keep, or the same bill in another format) is refused unless its
+   period is being replaced; so is the same line in two files of one import under two
+   identities;
+4. the aggregate, the keys and the split parents are written per period in one commit
+   (``store._billing.commit_billing``).
 """
 
 from __future__ import annotations
@@ -27,12 +36,16 @@ from .._exceptions import BillingDataError
 from ..frames import BILLING_KEYS, BILLING_PARENTS, BILLING_TASKS
 from ..store import Cache
 from ..store._billing import BillingPart, billing_files, commit_billing
-from ._duck import query_rows
+from ._duck import query_rows, run
+from ._formats import BillingTags, CurFile, tag_keys_found
+from ._lines import classified_select
+from ._sql import raw_select
 
-__all__ = ["CurImport", "merge"]
+__all__ = ["CurImport", "import_into"]
 
-_GROUP = ("usage_day", "billing_period", "line_item_type", "product_code", "line_class",
+_GROUP = ("period", "usage_day", "billing_period", "line_item_type", "product_code", "line_class",
           "cost_basis", "run_id", "task_hash", "process", "instance_id", "instance_hour")
+_PERIOD = "coalesce(strftime(period_start, '%Y-%m'), strftime(usage_start, '%Y-%m'), 'undated')"
 
 
 @dataclass
@@ -100,95 +113,157 @@ def _neighbours(periods: list[str]) -> set[str]:
     return out
 
 
-def _register_old(con: duckdb.DuckDBPyConnection, cache: Cache, files: list[str]) -> None:
+def _register(con: duckdb.DuckDBPyConnection, name: str, cache: Cache, files: list[str]) -> None:
     loc = cache.location
     if cache.is_remote:
-        con.register("old_keys", ds.dataset([loc.path(f) for f in files], format="parquet",
-                                            filesystem=loc.filesystem))
+        con.register(name, ds.dataset([loc.path(f) for f in files], format="parquet",
+                                      filesystem=loc.filesystem))
     else:
-        con.register("old_keys", con.read_parquet([loc.path(f) for f in files]))
+        con.register(name, con.read_parquet([loc.path(f) for f in files]))
 
 
-def merge(con: duckdb.DuckDBPyConnection, cache: Cache, writer: Any, counts: dict[str, Any],
-          replace: list[str], n_files: int) -> CurImport:
-    """Steps 1-4 of the module docs; returns what was imported.
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    return con.execute(sql).fetchone()[0]
+
+
+def _names(files: list[CurFile]) -> str:
+    import os
+
+    return ", ".join(os.path.basename(f.path) for f in files[:3]) + (", ..." if len(files) > 3 else "")
+
+
+def scan_keys(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: BillingTags,
+              tmp: str) -> dict[str, Any]:
+    """Scan A: the keys of every line to ``tmp/keys.parquet`` (view ``k``); the counts.
 
     Raises
     ------
     BillingDataError
-        Steps 2 and 3 (nothing is written then).
+        No lines; a cost that is not a finite number or a time that is not a time."""
+    raw = raw_select(files, tags)
+    where = files[0].path if len(files) == 1 else f"one of {len(files)} CUR files ({_names(files)})"
+    path = f"{tmp}/keys.parquet".replace("'", "''")
+    run(con, f"COPY (SELECT {_PERIOD} AS period, md5_number_upper(line_text) AS key_hi, "
+             "md5_number_lower(line_text) AS key_lo, md5_number_upper(nat_text) AS nat, "
+             "hash(_file) AS fileh, bad_money, bad_time, has_split_columns "
+             f"FROM ({raw})) TO '{path}' (FORMAT parquet)", where)
+    con.execute(f"CREATE VIEW k AS SELECT * FROM read_parquet('{path}')")
+    n, undated, periods, bad_money, bad_time, split = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE period = 'undated'), list(DISTINCT period ORDER BY "
+        "period), count(*) FILTER (WHERE bad_money), count(*) FILTER (WHERE bad_time), "
+        "bool_or(has_split_columns) FROM k").fetchone()
+    if not n:
+        raise BillingDataError(f"{_names(files)}: no line items (an empty Cost and Usage Report)")
+    if bad_money or bad_time:
+        bad_file = _one(con, f"SELECT min(_file) FROM ({raw}) WHERE bad_money OR bad_time")
+        what = " and ".join(x for x in (
+            f"{bad_money:,} line(s) with a cost that is not a finite number of dollars below a "
+            "billion (N/A, 1,234.5, NaN, inf...)" if bad_money else "",
+            f"{bad_time:,} line(s) with a usage or billing date that is not a time" if bad_time else "")
+            if x)
+        raise BillingDataError(f"{bad_file} has {what}: AWS writes plain numbers and ISO-8601 times; "
+                               "nothing was imported (such a line would count as 0 or be lost)")
+    return {"lines": n, "undated": undated, "periods": list(periods), "split_columns": bool(split),
+            "raw": raw}
+
+
+def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: BillingTags,
+                counts: dict[str, Any], cache: Cache, writer: Any, replace: list[str]) -> CurImport:
+    """Steps 1-4 of the module docs, after :func:`scan_keys`; returns what was imported.
+
+    Raises
+    ------
+    BillingDataError
+        Steps 2 and 3, or no line with the run tag (nothing is written then).
     """
     loc, state = writer.loc, writer.state
+    repeated = _one(con, "SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM k "
+                         "GROUP BY key_hi, key_lo HAVING count(*) > 1)")
+    if repeated and _one(con, "SELECT count(*) FROM (SELECT key_hi, key_lo FROM k GROUP BY ALL "
+                              "HAVING min(nat) <> max(nat))"):
+        raise BillingDataError(
+            "line identities (identity_line_item_id and identity_time_interval) name two different "
+            "lines (other resource, hours or cost): a CUR names each line once; nothing was imported")
     look = sorted(_neighbours(counts["periods"]) - set(replace))
     old = billing_files(state, "billing_keys", look)
+    in_old = 0
+    on = "k.key_hi = o.key_hi AND k.key_lo = o.key_lo"
     if old:
-        _register_old(con, cache, old)
-        anti = "ANTI JOIN old_keys o ON l.key_hi = o.key_hi AND l.key_lo = o.key_lo"
-    else:
-        anti = ""
-    cols = [r[0] for r in con.execute("DESCRIBE lines").fetchall() if r[0] not in ("key_hi", "key_lo")]
-    con.execute(
-        "CREATE TEMP TABLE fresh AS SELECT key_hi, key_lo, "
-        + ", ".join(f"any_value({c}) AS {c}" for c in cols)
-        + ", count(*) AS _n, (min(nat_lo) <> max(nat_lo) OR min(billed_cost) <> max(billed_cost) OR "
-          "min(coalesce(run_id, '')) <> max(coalesce(run_id, ''))) AS _conflict "
-        f"FROM lines l {anti} GROUP BY key_hi, key_lo")
-    added, repeated, conflicts = con.execute(
-        "SELECT count(*), coalesce(sum(_n - 1), 0), count(*) FILTER (WHERE _conflict) FROM fresh").fetchone()
-    if conflicts:
-        raise BillingDataError(
-            f"{conflicts:,} line identit{'y names' if conflicts == 1 else 'ies name'} two different "
-            "lines (identity_line_item_id and identity_time_interval the same, resource, run or cost "
-            "not): a CUR names each line once; nothing was imported")
-    in_old = counts["lines"] - added - repeated
-    if old:
-        (restated,) = con.execute("SELECT count(*) FROM fresh f SEMI JOIN old_keys o "
-                                  "ON f.nat_hi = o.nat_hi AND f.nat_lo = o.nat_lo").fetchone()
-        if restated:
-            periods = [r[0] for r in con.execute(
-                "SELECT DISTINCT period FROM fresh f SEMI JOIN old_keys o ON f.nat_hi = o.nat_hi "
-                "AND f.nat_lo = o.nat_lo ORDER BY 1").fetchall()]
+        _register(con, "old_keys", cache, old)
+        in_old = _one(con, f"SELECT count(*) FROM k SEMI JOIN old_keys o ON {on}")
+        restated = con.execute(
+            f"SELECT count(*), min(period) FROM (SELECT * FROM k ANTI JOIN old_keys o ON {on}) f "
+            "SEMI JOIN old_keys o ON f.nat = o.nat").fetchone()
+        if restated[0]:
             raise BillingDataError(
-                f"{restated:,} line(s) of {', '.join(periods)} restate lines the cache holds under "
-                "other identities (same resource, hours and type): a later delivery of that month, "
-                "or the same bill in another format. Replace the month with it "
-                f"(--replace-period {periods[0]}), or leave it out; nothing was imported")
-    if n_files > 1:
-        (twice,) = con.execute("SELECT count(*) FROM (SELECT nat_hi, nat_lo FROM fresh GROUP BY ALL "
-                               "HAVING count(DISTINCT _file) > 1)").fetchone()
+                f"{restated[0]:,} line(s) of {restated[1]} restate lines the cache holds under other "
+                "identities (same resource, hours, type and amounts): a later delivery of that "
+                "month, or the same bill in another format. Replace the month with it "
+                f"(--replace-period {restated[1]}), or leave it out; nothing was imported")
+    if len(files) > 1:
+        twice = _one(con, "SELECT count(*) FROM (SELECT nat FROM (SELECT key_hi, key_lo, nat, "
+                          "min(fileh) AS fh FROM k GROUP BY ALL) GROUP BY nat "
+                          "HAVING count(*) > 1 AND min(fh) <> max(fh))")
         if twice:
             raise BillingDataError(
                 f"{twice:,} line(s) appear in two of the files under different identities (the same "
-                "resource, hours and type): two deliveries of one month, or one bill in two formats. "
-                "Import one of them; nothing was imported")
+                "resource, hours, type and amounts): two deliveries of one month, or one bill in two "
+                "formats. Import one of them; nothing was imported")
+    # scan B
+    lines = classified_select(counts["raw"], allocate=False)
+    keys_of = f"{'ANTI JOIN old_keys o ON ' + on if in_old else ''}"
+    if repeated or in_old:
+        keyed = (f"SELECT *, md5_number_upper(line_text) AS key_hi, md5_number_lower(line_text) "
+                 f"AS key_lo FROM ({lines})")
+        anti = ("ANTI JOIN old_keys o ON l.key_hi = o.key_hi AND l.key_lo = o.key_lo" if in_old else "")
+        con.execute(f"CREATE TEMP TABLE dl AS SELECT DISTINCT ON (l.key_hi, l.key_lo) l.* "
+                    f"FROM ({keyed}) l {anti}")
+        lines = "SELECT * FROM dl"
+    con.execute(
+        f"CREATE TEMP TABLE agg AS SELECT {', '.join(_GROUP)}, parent_resource_id, "
+        "sum(used_cost) AS used_cost, sum(idle_cost) AS idle_cost, sum(billed_cost) AS billed_cost, "
+        "sum(unblended_cost) AS unblended_cost, count(*) AS lines, min(usage_start) AS usage_start, "
+        "max(usage_end) AS usage_end, list(DISTINCT usage_start) FILTER (WHERE parent_resource_id "
+        f"IS NOT NULL) AS parent_hours FROM ({lines}) GROUP BY ALL")
+    added = counts["lines"] - in_old - repeated
+    if added and not _one(con, "SELECT count(*) FROM agg WHERE run_id IS NOT NULL"):
+        found = tag_keys_found(con, files)
+        raise BillingDataError(
+            f"{_names(files)}: no line carries the run tag ({' or '.join(tags.run)}); tag keys found: "
+            f"{', '.join(found) or 'none'}. Name the tags your runs carry (--run-tag, BillingTags), "
+            "or import this file together with the other parts of its month.")
     res = CurImport(cache=cache.location.display, files=[], lines_read=counts["lines"],
                     lines_added=added, lines_already_imported=in_old, lines_repeated=repeated,
                     split_columns=counts["split_columns"], replaced=replace)
     sums = con.execute(
-        "SELECT period, count(*), sum(billed_cost), "
+        "SELECT period, sum(lines), sum(billed_cost), "
         "sum(billed_cost) FILTER (WHERE line_class = 'usage' AND run_id IS NOT NULL), "
         "sum(billed_cost) FILTER (WHERE line_class = 'usage' AND run_id IS NULL), "
         "sum(billed_cost) FILTER (WHERE line_class = 'account') "
-        "FROM fresh GROUP BY period ORDER BY period").fetchall()
+        "FROM agg GROUP BY period ORDER BY period").fetchall()
+    cols = [c for c in BILLING_TASKS.names if c not in ("used_cost", "idle_cost", "billed_cost",
+                                                        "unblended_cost", "lines", "usage_start",
+                                                        "usage_end")]
     parts: list[BillingPart] = []
     for period, n, billed, tagged, untagged, account in sums:
         res.periods.append(period)
-        res.undated_lines += n if period == "undated" else 0
+        res.undated_lines += int(n) if period == "undated" else 0
         res.billed_cost += billed or 0.0
         res.tagged_cost += tagged or 0.0
         res.untagged_cost += untagged or 0.0
         res.account_cost += account or 0.0
         p = period.replace("'", "''")
-        agg = (f"SELECT {', '.join(_GROUP)}, sum(used_cost) AS used_cost, sum(idle_cost) AS idle_cost, "
-               "sum(billed_cost) AS billed_cost, sum(unblended_cost) AS unblended_cost, "
-               "count(*) AS lines, min(usage_start) AS usage_start, "
-               f"max(usage_end) AS usage_end FROM fresh WHERE period = '{p}' GROUP BY ALL "
-               "ORDER BY run_id, task_hash")
-        keys = f"SELECT key_hi, key_lo, nat_hi, nat_lo FROM fresh WHERE period = '{p}'"
-        parents = (f"SELECT DISTINCT parent_resource_id AS resource_id, usage_start FROM fresh "
-                   f"WHERE period = '{p}' AND parent_resource_id IS NOT NULL")
+        tasks = (f"SELECT {', '.join(cols)}, sum(used_cost) AS used_cost, sum(idle_cost) AS idle_cost, "
+                 "sum(billed_cost) AS billed_cost, sum(unblended_cost) AS unblended_cost, "
+                 "sum(lines) AS lines, min(usage_start) AS usage_start, max(usage_end) AS usage_end "
+                 f"FROM agg WHERE period = '{p}' GROUP BY ALL ORDER BY run_id, task_hash")
+        keys = (f"SELECT key_hi, key_lo, min(nat) AS nat FROM k {keys_of} WHERE period = '{p}' "
+                "GROUP BY key_hi, key_lo" if repeated or in_old else
+                f"SELECT key_hi, key_lo, nat FROM k WHERE period = '{p}'")
+        parents = (f"SELECT DISTINCT parent_resource_id AS resource_id, unnest(parent_hours) AS "
+                   f"usage_start FROM agg WHERE period = '{p}' AND parent_resource_id IS NOT NULL")
         # each part runs its query when it is written (commit_billing writes them in turn)
-        parts += [BillingPart("billing_tasks", period, query_rows(con, agg, BILLING_TASKS.arrow_schema)),
+        parts += [BillingPart("billing_tasks", period, query_rows(con, tasks, BILLING_TASKS.arrow_schema)),
                   BillingPart("billing_keys", period, query_rows(con, keys, BILLING_KEYS.arrow_schema)),
                   BillingPart("billing_parents", period,
                               query_rows(con, parents, BILLING_PARENTS.arrow_schema))]

@@ -34,9 +34,16 @@ ACCOUNT_LINE_TYPES = (
 _ACCOUNT = ", ".join(f"'{t}'" for t in ACCOUNT_LINE_TYPES)
 
 
-def classified_select(raw: str) -> str:
-    """SQL over ``raw`` (a relation with ``_formats.RAW``) adding the line's class, basis,
-    used/idle/billed cost, its period and its key (two uint64 halves of an md5)."""
+def classified_select(raw: str, *, allocate: bool = True) -> str:
+    """SQL over ``raw`` (a relation with ``_sql.RAW``) adding the line's class, basis,
+    used/idle/billed cost and its period.
+
+    ``allocate``: mark the instance lines that split lines of the same files restate (a
+    second pass over the lines; ``load_cur``). An import leaves it to the reports, which
+    compare instance lines with the split parents of every import (``billing_parents``)."""
+    parents = ("SELECT DISTINCT parent_resource_id AS pid, usage_start AS pstart FROM r "
+               "WHERE is_split AND parent_resource_id IS NOT NULL" if allocate else
+               "SELECT CAST(NULL AS VARCHAR) AS pid, CAST(NULL AS TIMESTAMP) AS pstart WHERE false")
     return f"""
 WITH r AS (
   SELECT *,
@@ -44,8 +51,7 @@ WITH r AS (
     (split_cost IS NOT NULL OR unused_cost IS NOT NULL) AS is_split
   FROM ({raw})
 ), parents AS (
-  SELECT DISTINCT parent_resource_id AS pid, usage_start AS pstart
-  FROM r WHERE is_split AND parent_resource_id IS NOT NULL
+  {parents}
 ), c AS (
   SELECT r.*,
     CASE WHEN is_account THEN 'account'
@@ -57,8 +63,8 @@ WITH r AS (
            THEN 'savings_plan'
          WHEN line_item_type = 'DiscountedUsage' AND ri_effective IS NOT NULL THEN 'reservation'
          ELSE 'unblended' END AS cost_basis
-  FROM r LEFT JOIN parents p
-    ON NOT r.is_split AND r.resource_id = p.pid AND r.usage_start IS NOT DISTINCT FROM p.pstart
+  -- a plain equi-join (a condition on is_split here would make it a nested loop)
+  FROM r LEFT JOIN parents p ON r.resource_id = p.pid AND r.usage_start = p.pstart
 )
 SELECT
   usage_start, usage_end, is_split,

@@ -12,8 +12,8 @@ Each file group (same format and columns) becomes the raw columns of :data:`RAW`
 * ``line_text``, the line's identity: the CUR's identity columns, else its own values and
   its position in its file (two equal lines of one file stay two; a copy of the file gives
   the same identities); ``nat_text``, what the line is about whatever its identity or format
-  (resource, hours, type, product, usage type, operation, account), to recognise a
-  re-delivered or re-formatted bill.
+  (resource, hours, type, product, usage type, operation, account, description, amounts),
+  to recognise a re-delivered or re-formatted bill.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ RAW = (*RAW_OF.values(), "run_tag", "hash_tag", "process_tag", "line_text", "nat
 MAX_LINE_USD = 1e9
 _NAT = ("line_item_resource_id", "line_item_usage_start_date", "line_item_usage_end_date",
         "line_item_line_item_type", "line_item_product_code", "line_item_usage_type",
-        "line_item_operation", "line_item_usage_account_id", "bill_billing_period_start_date")
+        "line_item_operation", "line_item_usage_account_id", "bill_billing_period_start_date",
+        "line_item_line_item_description", *MONEY)
 
 
 def q(name: str) -> str:
@@ -112,39 +113,49 @@ def _group_select(files: list[CurFile], tags: BillingTags) -> str:
     has_split = "split_line_item_split_cost" in own or "split_line_item_unused_cost" in own
     sel.append(f"{'true' if has_split else 'false'} AS has_split_columns")
     sel.append("filename AS _file")
-    sel.append(f"{_values(f)} AS _values")
-    # What the line is about, from the parsed values (so every format of a bill agrees), with
-    # its run and task tags; a line without a resource id also by its amounts (else the lines
-    # of an export without resource ids would all look alike).
+    if f.format == "csv":
+        sel.append(f"{_values(f)} AS _values")
+    # What the line is about, from the parsed values (so every format of a bill agrees): its
+    # resource, hours, type, product, usage, account and amounts (not its tags: reading the
+    # tag map is most of the cost of a scan, and the keys are read in a scan of their own). A later delivery of a
+    # month restates most lines unchanged, so they are recognised; two lines of one delivery
+    # are rarely alike in all of these.
     def text(c: str) -> str:
         if c in expr:
             return f"coalesce(CAST({expr[c]} AS VARCHAR), '')"
         return f"coalesce(NULLIF(CAST({q(own[c])} AS VARCHAR), ''), '')" if c in own else "''"
 
-    resource = expr["line_item_resource_id"]
-    amounts = f"CASE WHEN {resource} IS NULL THEN concat_ws('|', {text('line_item_usage_amount')}, " \
-              f"{text('line_item_unblended_cost')}) ELSE '' END"
-    nat = [*(text(c) for c in _NAT), f"coalesce({_tag_expr(f, tags.run)}, '')",
-           f"coalesce({_tag_expr(f, tags.task_hash)}, '')", amounts]
+    amount = (f"coalesce(CAST(TRY_CAST({q(own['line_item_usage_amount'])} AS DOUBLE) AS VARCHAR), '')"
+              if "line_item_usage_amount" in own else "''")
+    # a line without a resource id (an export without them) is told apart by its tags too;
+    # CASE is lazy, so lines with a resource id never read the tag map here
+    tagged = (f"CASE WHEN {expr['line_item_resource_id']} IS NULL THEN concat_ws('|', "
+              f"coalesce({_tag_expr(f, tags.run)}, ''), coalesce({_tag_expr(f, tags.task_hash)}, '')) "
+              "ELSE '' END")
+    nat = [*(text(c) for c in _NAT), amount, tagged]
     sel.append(f"concat_ws('|', {', '.join(nat)}) AS nat_text")
+    ident = None
     if "identity_line_item_id" in own:
-        sel.append(f"NULLIF(TRIM(CAST({q(own['identity_line_item_id'])} AS VARCHAR)), '') AS _id")
+        idv = f"NULLIF(TRIM(CAST({q(own['identity_line_item_id'])} AS VARCHAR)), '')"
         interval = own.get("identity_time_interval")
-        sel.append(f"coalesce(CAST({q(interval)} AS VARCHAR), '') AS _interval" if interval
-                   else "'' AS _interval")
+        iv = f"coalesce(CAST({q(interval)} AS VARCHAR), '')" if interval else "''"
+        ident = (idv, f"concat_ws('|', 'id', {idv}, {iv})")
     if f.format != "csv":
-        sel.append("file_row_number AS _row")
-    # the n-th line with these values in its file: Parquet knows each row's position; CSV
-    # lines are numbered among their equals
-    pos = "_row" if f.format != "csv" else "row_number() OVER (PARTITION BY _file, _values)"
-    by_values = f"'v|' || _values || '#' || CAST({pos} AS VARCHAR)"
-    if "identity_line_item_id" in own:
-        line_text = f"CASE WHEN _id IS NOT NULL THEN concat_ws('|', 'id', _id, _interval) ELSE {by_values} END"
-        drop = ["_values", "_id", "_interval"]
+        # Parquet knows each row's place in its file; the values are built only for a line
+        # without an identity (CASE is lazy: a CUR 2.0 export pays nothing for it)
+        by_values = f"'v|' || {_values(f)} || '#' || CAST(file_row_number AS VARCHAR)"
+        line_text = by_values if ident is None else \
+            f"CASE WHEN {ident[0]} IS NOT NULL THEN {ident[1]} ELSE {by_values} END"
+        return f"SELECT {', '.join(sel)}, {line_text} AS line_text FROM {source}"
+    # CSV lines without an identity are numbered among their equals in their file
+    by_values = "'v|' || _values || '#' || CAST(row_number() OVER (PARTITION BY _file, _values) AS VARCHAR)"
+    if ident is not None:
+        sel.append(f"{ident[0]} AS _id")
+        sel.append(f"{ident[1]} AS _ident")
+        line_text = f"CASE WHEN _id IS NOT NULL THEN _ident ELSE {by_values} END"
+        drop = ["_values", "_id", "_ident"]
     else:
         line_text, drop = by_values, ["_values"]
-    if f.format != "csv":
-        drop.append("_row")
     return (f"SELECT * EXCLUDE ({', '.join(drop)}), {line_text} AS line_text "
             f"FROM (SELECT {', '.join(sel)} FROM {source})")
 

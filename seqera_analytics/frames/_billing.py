@@ -114,10 +114,10 @@ BILLING_KEYS = TableSpec(
     columns=(
         _c("key_hi", U64, "", "", "upper 64 bits of the md5 line key"),
         _c("key_lo", U64, "", "", "lower 64 bits of the md5 line key"),
-        _c("nat_hi", U64, "", "",
+        _c("nat", U64, "", "",
            "upper 64 bits of the md5 of what the line is about (resource, hours, type, product, "
-           "usage type, operation, account): the same line in a re-delivered or re-formatted bill"),
-        _c("nat_lo", U64, "", "", "lower 64 bits of that md5"),
+           "usage type, operation, account, description, amounts): the same line in a "
+           "re-delivered or re-formatted bill"),
     ),
 )
 
