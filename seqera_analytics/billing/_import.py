@@ -4,7 +4,7 @@ Both run one DuckDB query over the files (``_formats`` reads, ``_lines`` classif
 DuckDB streams the Parquet or CSV files with only the needed columns, on every core, within
 a memory limit (spilling to the temp directory), so a month of tens of GB is never loaded
 whole. ``import_cur`` then keeps, per period, the billed cost per task (and per run,
-unattributed and account-line group) and one md5 key per line, both committed to the
+unattributed and account-line group) and a 128-bit key per line, both committed to the
 cache in one atomic step under the cache's writer lock.
 """
 
@@ -34,9 +34,9 @@ __all__ = ["CurImport", "import_cur", "load_cur"]
 def _read_lines(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: BillingTags,
                 tmp: str) -> None:
     """``load_cur``: temp table ``lines`` (classified, allocated within the files, with the
-    hex md5 ``line_key``); the same refusals as an import."""
+    hex ``line_key``); the same refusals as an import."""
     counts = scan_keys(con, files, tags, tmp)
-    run(con, f"CREATE TEMP TABLE lines AS SELECT *, md5(line_text) AS line_key FROM "
+    run(con, f"CREATE TEMP TABLE lines AS SELECT *, printf('%016x%016x', key_hi, key_lo) AS line_key FROM "
              f"({classified_select(counts['raw'])})", files[0].path)
     if not con.execute("SELECT count(run_id) FROM lines").fetchone()[0]:
         found = tag_keys_found(con, files)

@@ -4,7 +4,7 @@ count money twice or lose it.
 Two streaming scans of the files, nothing of them held in memory:
 
 * scan A writes every line's keys to a temporary Parquet file (``key_hi``/``key_lo``: the
-  md5 of its identity; ``nat``: what it is about, see ``_sql``), its period and flags;
+  128-bit hash of its identity; ``nat``: what it is about, see ``_sql``), its period and flags;
 * scan B aggregates the money per period, task, run, unattributed and account group (what
   ``billing_tasks`` keeps), with the hours of the split lines' parent instances.
 
@@ -35,7 +35,7 @@ import pyarrow.dataset as ds
 from .._exceptions import BillingDataError
 from ..frames import BILLING_KEYS, BILLING_PARENTS, BILLING_TASKS
 from ..store import Cache
-from ..store._billing import BillingPart, billing_files, commit_billing
+from ..store._billing import BillingPart, billing_files, commit_billing, file_metadata
 from ._duck import query_rows, run
 from ._formats import BillingTags, CurFile, tag_keys_found
 from ._lines import classified_select
@@ -113,6 +113,19 @@ def _neighbours(periods: list[str]) -> set[str]:
     return out
 
 
+#: The footer key recording which hash function made a keys file.
+HASHER_KEY = b"seqera_analytics.line_key_hasher"
+
+
+def hasher(con: duckdb.DuckDBPyConnection) -> str:
+    """A fingerprint of DuckDB's ``hash`` (the line keys are made with it): if a later DuckDB
+    hashed differently, keys of earlier imports would never match again, and a re-import
+    would count twice. Imports compare it and refuse rather than guess."""
+    probe = con.execute("SELECT hash('seqera-analytics', 'id', 'L1', 1.5::DOUBLE, "
+                        "TIMESTAMP '2025-09-01 00:00:00')").fetchone()[0]
+    return f"duckdb-hash:{probe}"
+
+
 def _register(con: duckdb.DuckDBPyConnection, name: str, cache: Cache, files: list[str]) -> None:
     loc = cache.location
     if cache.is_remote:
@@ -143,8 +156,7 @@ def scan_keys(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Billin
     raw = raw_select(files, tags)
     where = files[0].path if len(files) == 1 else f"one of {len(files)} CUR files ({_names(files)})"
     path = f"{tmp}/keys.parquet".replace("'", "''")
-    run(con, f"COPY (SELECT {_PERIOD} AS period, md5_number_upper(line_text) AS key_hi, "
-             "md5_number_lower(line_text) AS key_lo, md5_number_upper(nat_text) AS nat, "
+    run(con, f"COPY (SELECT {_PERIOD} AS period, key_hi, key_lo, nat, "
              "hash(_file) AS fileh, bad_money, bad_time, has_split_columns "
              f"FROM ({raw})) TO '{path}' (FORMAT parquet)", where)
     con.execute(f"CREATE VIEW k AS SELECT * FROM read_parquet('{path}')")
@@ -189,6 +201,14 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
     in_old = 0
     on = "k.key_hi = o.key_hi AND k.key_lo = o.key_lo"
     if old:
+        mine = hasher(con).encode()
+        made = {file_metadata(loc, f).get(HASHER_KEY, b"") for f in old}
+        if made != {mine}:
+            raise BillingDataError(
+                "the cache's line keys were made by another DuckDB version (its hash function "
+                f"differs), so lines imported before cannot be recognised: re-import the months "
+                f"{', '.join(sorted({p for p in look if billing_files(state, 'billing_keys', [p])}))} "
+                "with --replace-period; nothing was imported")
         _register(con, "old_keys", cache, old)
         in_old = _one(con, f"SELECT count(*) FROM k SEMI JOIN old_keys o ON {on}")
         restated = con.execute(
@@ -213,8 +233,7 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
     lines = classified_select(counts["raw"], allocate=False)
     keys_of = f"{'ANTI JOIN old_keys o ON ' + on if in_old else ''}"
     if repeated or in_old:
-        keyed = (f"SELECT *, md5_number_upper(line_text) AS key_hi, md5_number_lower(line_text) "
-                 f"AS key_lo FROM ({lines})")
+        keyed = f"SELECT * FROM ({lines})"
         anti = ("ANTI JOIN old_keys o ON l.key_hi = o.key_hi AND l.key_lo = o.key_lo" if in_old else "")
         con.execute(f"CREATE TEMP TABLE dl AS SELECT DISTINCT ON (l.key_hi, l.key_lo) l.* "
                     f"FROM ({keyed}) l {anti}")
@@ -264,7 +283,8 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
                    f"usage_start FROM agg WHERE period = '{p}' AND parent_resource_id IS NOT NULL")
         # each part runs its query when it is written (commit_billing writes them in turn)
         parts += [BillingPart("billing_tasks", period, query_rows(con, tasks, BILLING_TASKS.arrow_schema)),
-                  BillingPart("billing_keys", period, query_rows(con, keys, BILLING_KEYS.arrow_schema)),
+                  BillingPart("billing_keys", period, query_rows(con, keys, BILLING_KEYS.arrow_schema),
+                              metadata={HASHER_KEY.decode(): hasher(con)}),
                   BillingPart("billing_parents", period,
                               query_rows(con, parents, BILLING_PARENTS.arrow_schema))]
     writer.state, _ = commit_billing(loc, state, parts, replace)

@@ -89,7 +89,7 @@ SELECT
        WHEN cost_basis = 'reservation' THEN ri_effective
        ELSE coalesce(unblended, 0.0) END AS billed_cost,
   unblended AS unblended_cost,
-  has_split_columns, line_text, nat_text, bad_money, bad_time, _file,
+  has_split_columns, key_hi, key_lo, nat, bad_money, bad_time, _file,
   CASE WHEN is_split THEN parent_resource_id END AS parent_resource_id,
   -- an instance line that split lines imported another time may restate (see _billed)
   CASE WHEN line_class = 'usage' AND run_tag IS NULL AND NOT is_split

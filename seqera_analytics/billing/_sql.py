@@ -9,9 +9,10 @@ Each file group (same format and columns) becomes the raw columns of :data:`RAW`
   a finite number (``N/A``, ``1,234.5``, NaN, inf, beyond a billion dollars) or not a time:
   the import refuses such a file rather than count the line as 0 or drop it;
 * tags, the first configured name present (every spelling in the file that normalises to it);
-* ``line_text``, the line's identity: the CUR's identity columns, else its own values and
-  its position in its file (two equal lines of one file stay two; a copy of the file gives
-  the same identities); ``nat_text``, what the line is about whatever its identity or format
+* ``key_hi``/``key_lo``, the line's identity as two 64-bit hashes (DuckDB's ``hash``, salted
+  twice: 128 bits): of the CUR's identity columns, else of its own values and its position
+  in its file (two equal lines of one file stay two; a copy of the file gives the same
+  identities); ``nat``, the hash of what the line is about whatever its identity or format
   (resource, hours, type, product, usage type, operation, account, description, amounts),
   to recognise a re-delivered or re-formatted bill.
 """
@@ -26,8 +27,10 @@ from ._formats import MONEY, RAW_OF, TIMES, VALUE_KEY, BillingTags, CurFile, nor
 __all__ = ["RAW", "raw_select"]
 
 #: The raw columns every file's SELECT yields.
-RAW = (*RAW_OF.values(), "run_tag", "hash_tag", "process_tag", "line_text", "nat_text",
+RAW = (*RAW_OF.values(), "run_tag", "hash_tag", "process_tag", "key_hi", "key_lo", "nat",
        "bad_money", "bad_time", "has_split_columns", "_file")
+#: Salts of the two halves of a line key (two 64-bit hashes: a 128-bit identity).
+_HI, _LO = "'seqera-analytics line key'", "'seqera-analytics line key, second half'"
 #: Beyond any line item of a research account: a value this large is a broken export.
 MAX_LINE_USD = 1e9
 _NAT = ("line_item_resource_id", "line_item_usage_start_date", "line_item_usage_end_date",
@@ -116,48 +119,50 @@ def _group_select(files: list[CurFile], tags: BillingTags) -> str:
     if f.format == "csv":
         sel.append(f"{_values(f)} AS _values")
     # What the line is about, from the parsed values (so every format of a bill agrees): its
-    # resource, hours, type, product, usage, account and amounts (not its tags: reading the
-    # tag map is most of the cost of a scan, and the keys are read in a scan of their own). A later delivery of a
-    # month restates most lines unchanged, so they are recognised; two lines of one delivery
-    # are rarely alike in all of these.
-    def text(c: str) -> str:
+    # resource, hours, type, product, usage, account and amounts, hashed as typed values (no
+    # text is built); a line without a resource id (an export without them) also by its tags
+    # (CASE is lazy: lines with a resource id never read the tag map here).
+    def value(c: str) -> str:
         if c in expr:
-            return f"coalesce(CAST({expr[c]} AS VARCHAR), '')"
-        return f"coalesce(NULLIF(CAST({q(own[c])} AS VARCHAR), ''), '')" if c in own else "''"
+            return expr[c]
+        return f"NULLIF(CAST({q(own[c])} AS VARCHAR), '')" if c in own else "CAST(NULL AS VARCHAR)"
 
-    amount = (f"coalesce(CAST(TRY_CAST({q(own['line_item_usage_amount'])} AS DOUBLE) AS VARCHAR), '')"
-              if "line_item_usage_amount" in own else "''")
-    # a line without a resource id (an export without them) is told apart by its tags too;
-    # CASE is lazy, so lines with a resource id never read the tag map here
+    amount = (f"TRY_CAST({q(own['line_item_usage_amount'])} AS DOUBLE)"
+              if "line_item_usage_amount" in own else "CAST(NULL AS DOUBLE)")
     tagged = (f"CASE WHEN {expr['line_item_resource_id']} IS NULL THEN concat_ws('|', "
               f"coalesce({_tag_expr(f, tags.run)}, ''), coalesce({_tag_expr(f, tags.task_hash)}, '')) "
-              "ELSE '' END")
-    nat = [*(text(c) for c in _NAT), amount, tagged]
-    sel.append(f"concat_ws('|', {', '.join(nat)}) AS nat_text")
+              "END")
+    sel.append(f"hash({', '.join(value(c) for c in _NAT)}, {amount}, {tagged}) AS nat")
     ident = None
     if "identity_line_item_id" in own:
         idv = f"NULLIF(TRIM(CAST({q(own['identity_line_item_id'])} AS VARCHAR)), '')"
         interval = own.get("identity_time_interval")
         iv = f"coalesce(CAST({q(interval)} AS VARCHAR), '')" if interval else "''"
-        ident = (idv, f"concat_ws('|', 'id', {idv}, {iv})")
+        ident = (idv, iv)
+
+    def keys(by_values: str) -> str:
+        """key_hi, key_lo: the identity's two hashes, else the values' and place's."""
+        out = []
+        for salt, name in ((_HI, "key_hi"), (_LO, "key_lo")):
+            v = f"hash({salt}, 'v', {by_values})"
+            if ident is not None:
+                v = f"CASE WHEN {ident[0]} IS NOT NULL THEN hash({salt}, 'id', {ident[0]}, {ident[1]}) ELSE {v} END"
+            out.append(f"{v} AS {name}")
+        return ", ".join(out)
+
     if f.format != "csv":
-        # Parquet knows each row's place in its file; the values are built only for a line
-        # without an identity (CASE is lazy: a CUR 2.0 export pays nothing for it)
-        by_values = f"'v|' || {_values(f)} || '#' || CAST(file_row_number AS VARCHAR)"
-        line_text = by_values if ident is None else \
-            f"CASE WHEN {ident[0]} IS NOT NULL THEN {ident[1]} ELSE {by_values} END"
-        return f"SELECT {', '.join(sel)}, {line_text} AS line_text FROM {source}"
-    # CSV lines without an identity are numbered among their equals in their file
-    by_values = "'v|' || _values || '#' || CAST(row_number() OVER (PARTITION BY _file, _values) AS VARCHAR)"
+        # Parquet knows each row's place in its file; the values are read only for a line
+        # without an identity (CASE is lazy: a CUR 2.0 export pays nothing for them)
+        return (f"SELECT {', '.join(sel)}, {keys(f'{_values(f)}, file_row_number')} "
+                f"FROM {source}")
+    # CSV lines are numbered among their equals in their file
+    extra = [] if ident is None else [f"{ident[0]} AS _id", f"{ident[1]} AS _interval"]
+    inner = f"SELECT {', '.join([*sel, *extra])} FROM {source}"
     if ident is not None:
-        sel.append(f"{ident[0]} AS _id")
-        sel.append(f"{ident[1]} AS _ident")
-        line_text = f"CASE WHEN _id IS NOT NULL THEN _ident ELSE {by_values} END"
-        drop = ["_values", "_id", "_ident"]
-    else:
-        line_text, drop = by_values, ["_values"]
-    return (f"SELECT * EXCLUDE ({', '.join(drop)}), {line_text} AS line_text "
-            f"FROM (SELECT {', '.join(sel)} FROM {source})")
+        ident = ("_id", "_interval")
+    drop = ["_values", *(["_id", "_interval"] if extra else [])]
+    pos = "row_number() OVER (PARTITION BY _file, _values)"
+    return f"SELECT * EXCLUDE ({', '.join(drop)}), {keys(f'_values, {pos}')} FROM ({inner})"
 
 
 def _values(f: CurFile) -> str:

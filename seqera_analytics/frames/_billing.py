@@ -79,7 +79,7 @@ BILLING_LINES = TableSpec(
         _c("resource_id", STR, "line_item_resource_id", "", "the ECS task ARN, instance id, ..."),
         *_MONEY,
         _c("line_key", STR, "identity_line_item_id, identity_time_interval", "",
-           "the line's identity: md5 of the CUR's identity columns where present, else of the "
+           "the line's identity (128 bits, hex) of the CUR's identity columns where present, else of the "
            "line's own values (hex)"),
     ),
 )
@@ -110,12 +110,12 @@ BILLING_KEYS = TableSpec(
     name="billing_keys",
     endpoint="AWS Cost and Usage Report, written by `seqera-analytics cur import`",
     key=("key_hi", "key_lo"),
-    doc="One row per imported line item: the two halves of its md5 line key.",
+    doc="One row per imported line item: the two 64-bit halves of its line key.",
     columns=(
-        _c("key_hi", U64, "", "", "upper 64 bits of the md5 line key"),
-        _c("key_lo", U64, "", "", "lower 64 bits of the md5 line key"),
+        _c("key_hi", U64, "", "", "first 64-bit hash of the line's identity"),
+        _c("key_lo", U64, "", "", "second 64-bit hash of the line's identity"),
         _c("nat", U64, "", "",
-           "upper 64 bits of the md5 of what the line is about (resource, hours, type, product, "
+           "64-bit hash of what the line is about (resource, hours, type, product, "
            "usage type, operation, account, description, amounts): the same line in a "
            "re-delivered or re-formatted bill"),
     ),

@@ -11,7 +11,7 @@ of the imported line items.
 the UTC month of the line's usage start, else ``undated``. An import adds one file per
 table and period it brings new lines to, listed in ``state.json`` like every other
 committed file (the same lock, the same atomic commit): a reader never sees half an
-import. ``billing_keys`` holds one md5 key per imported line (and one of what the line is
+import. ``billing_keys`` holds a 128-bit key per imported line (and one of what the line is
 about, to recognise a re-delivered bill), so importing a file again (or a copy of it) adds
 nothing; ``billing_parents`` the instance-hours that split lines restate. Replacing a period
 drops that period's files of every billing table in the same commit that adds the new ones.
@@ -66,8 +66,10 @@ class BillingPart:
     """One new file of a billing table and period, written by ``write`` into the staging
     area (``write(path, filesystem, schema)`` streams its rows with a ``ParquetWriter``)."""
 
-    def __init__(self, table: str, period: str, write: Callable[[pq.ParquetWriter], int]) -> None:
+    def __init__(self, table: str, period: str, write: Callable[[pq.ParquetWriter], int],
+                 metadata: dict[str, str] | None = None) -> None:
         self.table, self.period, self.write = table, period, write
+        self.metadata = metadata or {}
 
 
 def commit_billing(loc: Location, state: State, parts: Sequence[BillingPart],
@@ -84,6 +86,8 @@ def commit_billing(loc: Location, state: State, parts: Sequence[BillingPart],
     try:
         for p in parts:
             schema = BILLING_SPECS[p.table].arrow_schema
+            if p.metadata:
+                schema = schema.with_metadata({**(schema.metadata or {}), **p.metadata})
             tmp = staging_path(loc)
             with pq.ParquetWriter(loc.path(tmp), schema, filesystem=loc.filesystem,
                                   **PARQUET_OPTIONS) as w:
@@ -128,6 +132,11 @@ def arrow_writer_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> C
                 n += b.num_rows
         return n
     return write
+
+
+def file_metadata(loc: Location, rel: str) -> dict[bytes, bytes]:
+    """The key-value metadata of a committed billing file's footer."""
+    return dict(pq.read_schema(loc.path(rel), filesystem=loc.filesystem).metadata or {})
 
 
 def clear_orphans(loc: Location, state: State) -> int:
