@@ -238,12 +238,14 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
         con.execute(f"CREATE TEMP TABLE dl AS SELECT DISTINCT ON (l.key_hi, l.key_lo) l.* "
                     f"FROM ({keyed}) l {anti}")
         lines = "SELECT * FROM dl"
+    # A task's process is the same on all its lines: carried, not grouped by (a long text
+    # key in 2M groups is what makes the aggregation spill).
     con.execute(
-        f"CREATE TEMP TABLE agg AS SELECT {', '.join(_GROUP)}, parent_resource_id, "
+        f"CREATE TEMP TABLE agg AS SELECT {', '.join(g for g in _GROUP if g != 'process')}, "
+        "any_value(process) AS process, "
         "sum(used_cost) AS used_cost, sum(idle_cost) AS idle_cost, sum(billed_cost) AS billed_cost, "
         "sum(unblended_cost) AS unblended_cost, count(*) AS lines, min(usage_start) AS usage_start, "
-        "max(usage_end) AS usage_end, list(DISTINCT usage_start) FILTER (WHERE parent_resource_id "
-        f"IS NOT NULL) AS parent_hours FROM ({lines}) GROUP BY ALL")
+        f"max(usage_end) AS usage_end FROM ({lines}) GROUP BY ALL")
     added = counts["lines"] - in_old - repeated
     if added and not _one(con, "SELECT count(*) FROM agg WHERE run_id IS NOT NULL"):
         found = tag_keys_found(con, files)
@@ -279,8 +281,8 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
         keys = (f"SELECT key_hi, key_lo, min(nat) AS nat FROM k {keys_of} WHERE period = '{p}' "
                 "GROUP BY key_hi, key_lo" if repeated or in_old else
                 f"SELECT key_hi, key_lo, nat FROM k WHERE period = '{p}'")
-        parents = (f"SELECT DISTINCT parent_resource_id AS resource_id, unnest(parent_hours) AS "
-                   f"usage_start FROM agg WHERE period = '{p}' AND parent_resource_id IS NOT NULL")
+        parents = (f"SELECT parent_resource_id AS resource_id, usage_start FROM ({lines}) "
+                   f"WHERE period = '{p}' AND parent_resource_id IS NOT NULL GROUP BY ALL")
         # each part runs its query when it is written (commit_billing writes them in turn)
         parts += [BillingPart("billing_tasks", period, query_rows(con, tasks, BILLING_TASKS.arrow_schema)),
                   BillingPart("billing_keys", period, query_rows(con, keys, BILLING_KEYS.arrow_schema),
