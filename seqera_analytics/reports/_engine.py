@@ -169,6 +169,15 @@ class Engine:
         cleanup.insert(0, lambda: self.backend.raw_sql(f'DROP VIEW IF EXISTS "{view}"'))
         return self._view(view, schema)
 
+    def from_duckdb_query(self, sql: str, schema: pa.Schema, cleanup: list[Callable[[], None]]) -> ir.Table:
+        """An engine table over a DuckDB query of ``schema`` (DuckDB only: files it reads
+        itself, without a copy through Arrow)."""
+        assert self.name == "duckdb"
+        view = f"seqera_analytics_{uuid.uuid4().hex}"
+        self.backend.raw_sql(f'CREATE TEMP VIEW "{view}" AS {sql}')
+        cleanup.append(lambda: self.backend.raw_sql(f'DROP VIEW IF EXISTS "{view}"'))
+        return self._view(view, schema)
+
     def _view(self, name: str, schema: pa.Schema) -> ir.Table:
         """A table expression over a view the engine holds, with the schema we know (asking
         the engine would read every file's footer again)."""

@@ -353,12 +353,18 @@ def _cache_of(cache: Any) -> Cache:
 def _open_billing(src: Sources, engine: Engine, billing: Any, cache: Cache | None, state: Any,
                   tasks: Any, runs: Any) -> None:
     """``src.billing`` and ``src.cached_runs``, from the cache or from frames."""
-    from ._billed import canonical_billing, mark_allocated
+    from ._billed import BILLING_CANONICAL, billing_query, canonical_billing, mark_allocated
 
     if cache is not None:
         if billing is not None:
             raise ReportError("pass either billing=... (a frame) or cache=..., not both")
-        table = cache.read_billing(state)
+        files = state.files.get("billing_tasks", [])
+        if engine.name == "duckdb" and not cache.is_remote and files:
+            src.billing = engine.from_duckdb_query(
+                billing_query([str(cache.path / f) for f in files]), BILLING_CANONICAL, src.cleanup)
+            table = None
+        else:
+            table = cache.read_billing(state)
         ids = cache.read_table("runs", columns=["run_id"]).column("run_id")
     else:
         if billing is None:
@@ -372,7 +378,8 @@ def _open_billing(src: Sources, engine: Engine, billing: Any, cache: Cache | Non
         parts = [to_arrow(f, ["run_id"], n).column("run_id") for f, n in ((runs, "runs"), (tasks, "tasks"))
                  if f is not None and "run_id" in f.columns]
         ids = pa.chunked_array([c for p in parts for c in p.chunks], pa.string()) if parts else pa.array([], pa.string())
-    src.billing = engine.from_arrow(canonical_billing(table), src.cleanup)
+    if table is not None:
+        src.billing = engine.from_arrow(canonical_billing(table), src.cleanup)
     if cache is not None:
         parents = cache.read_billing_parents(state)
         if parents.num_rows:
