@@ -274,10 +274,13 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
         res.untagged_cost += untagged or 0.0
         res.account_cost += account or 0.0
         p = period.replace("'", "''")
+        # an instance's rows stay one per hour (instance_hour): reports match them to the
+        # split parents hour by hour
         tasks = (f"SELECT {', '.join(cols)}, sum(used_cost) AS used_cost, sum(idle_cost) AS idle_cost, "
                  "sum(billed_cost) AS billed_cost, sum(unblended_cost) AS unblended_cost, "
                  "sum(lines) AS lines, min(usage_start) AS usage_start, max(usage_end) AS usage_end "
-                 f"FROM agg WHERE period = '{p}' GROUP BY ALL ORDER BY run_id, task_hash")
+                 f"FROM agg WHERE period = '{p}' GROUP BY {', '.join(cols)}, instance_hour "
+                 "ORDER BY run_id, task_hash")
         keys = (f"SELECT key_hi, key_lo, min(nat) AS nat FROM k {keys_of} WHERE period = '{p}' "
                 "GROUP BY key_hi, key_lo" if repeated or in_old else
                 f"SELECT key_hi, key_lo, nat FROM k WHERE period = '{p}'")

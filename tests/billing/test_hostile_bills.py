@@ -43,14 +43,24 @@ def _instance(**kw) -> dict:
                 line_item_resource_id="i-1", line_item_unblended_cost=10.0, **HOUR, **kw)
 
 
+NEXT = {"line_item_usage_start_date": datetime(2025, 9, 10, 11),
+        "line_item_usage_end_date": datetime(2025, 9, 10, 12)}
+
+
 def test_instance_and_its_split_lines_imported_apart_count_once(tmp_path: Path, fresh_cache: Path) -> None:
     tagged = line(identity_line_item_id="t", line_item_unblended_cost=1.0,
                   tags={"unique_run_id": "R9"}, **HOUR)
-    import_cur(write([_instance(), tagged], tmp_path / "instances", "cur2-map"), cache=fresh_cache)
-    import_cur(write([_split(1)], tmp_path / "splits", "cur2-map"), cache=fresh_cache)
-    assert _billed(fresh_cache) == 11.0  # not 21: the instance's 10 is its task's split lines
+    hour2 = dict(_instance(), identity_line_item_id="inst2", **NEXT)
+    lone = dict(_instance(), identity_line_item_id="inst3", line_item_resource_id="i-2")  # no tasks
+    import_cur(write([_instance(), hour2, lone, tagged], tmp_path / "instances", "cur2-map"), cache=fresh_cache)
+    split2 = dict(_split(2), **NEXT)
+    import_cur(write([_split(1), split2], tmp_path / "splits", "cur2-map"), cache=fresh_cache)
+    # not 41: the instance's two hours (20) are its tasks' split lines; i-2 ran no task (10)
+    assert _billed(fresh_cache) == 10.0 + 10.0 + 1.0 + 10.0
     rec = reconcile_billing(cache=fresh_cache, period=None).set_index("row")
-    assert rec.at["allocated", "unblended_cost"] == 10.0 and rec.at["allocated", "billed_cost"] == 0.0
+    assert rec.at["allocated", "unblended_cost"] == 20.0 and rec.at["allocated", "billed_cost"] == 0.0
+    # R1 and R9 are no cached runs: their lines (20 + 1) and the idle instance i-2 (10)
+    assert rec.at["unattributed", "billed_cost"] == 31.0
 
 
 def test_a_later_delivery_under_new_identities_is_refused_until_replaced(tmp_path: Path) -> None:
