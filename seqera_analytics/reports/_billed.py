@@ -24,22 +24,26 @@ A task's billed cost belongs to the same period as its estimate (the attribution
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ibis
 import ibis.expr.types as ir
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._exceptions import ReportError
 from ..frames import BILLING_TASKS
+from ._convert import to_arrow
 from ._relations import flag
 from ._spec import metric
 
 if TYPE_CHECKING:
+    from ._engine import Engine
     from ._inputs import Sources
 
 __all__ = ["BASES", "BILLED_TASK_COLUMNS", "BILLING_CANONICAL", "billed_task_rows",
-           "canonical_billing", "full_hash", "normalize_basis", "task_bills", "with_task_bill"]
+           "canonical_billing", "full_hash", "normalize_basis", "open_billing", "task_bills",
+           "with_task_bill"]
 
 #: The task columns the matching reads.
 BILLED_TASK_COLUMNS = ("task_id", "hash", "workdir")
@@ -55,8 +59,6 @@ BILLING_CANONICAL = pa.schema(
 
 
 def normalize_basis(basis: object) -> str:
-    from .._exceptions import ReportError
-
     if not isinstance(basis, str) or basis.strip().lower() not in BASES:
         raise ReportError(f"basis must be one of {', '.join(BASES)}, got {basis!r}")
     return basis.strip().lower()
@@ -268,8 +270,6 @@ BOTH_COLUMNS = (
 
 
 def normalize_idle(idle: object) -> str:
-    from .._exceptions import ReportError
-
     if not isinstance(idle, str) or idle.strip().lower() not in IDLE_MODES:
         raise ReportError(f"idle must be one of {', '.join(IDLE_MODES)}, got {idle!r}")
     return idle.strip().lower()
@@ -304,3 +304,48 @@ def billed_columns(g: ir.Table, keys: tuple[str, ...], idle: str) -> ir.Table:
         g = g.union(row.select(*g.columns))
     return g.mutate(billed_cost=g.used_cost + g.idle_cost,
                     tasks_without_lines=g.tasks.fill_null(0) - g.tasks_billed.fill_null(0))
+
+
+def open_billing(src: Sources, engine: Engine, billing: Any, cache: Any, state: Any,
+                  tasks: Any, runs: Any) -> None:
+    """Set ``src.billing`` (:data:`BILLING_CANONICAL`, split parents marked allocated) and
+    ``src.cached_runs``, from the cache (a local one read by DuckDB itself) or from frames.
+
+    Raises
+    ------
+    ReportError
+        Both a frame and a cache, neither, or a frame lacking columns.
+    """
+    if cache is not None:
+        if billing is not None:
+            raise ReportError("pass either billing=... (a frame) or cache=..., not both")
+        files = state.files.get("billing_tasks", [])
+        if engine.name == "duckdb" and not cache.is_remote and files:
+            src.billing = engine.from_duckdb_query(
+                billing_query([str(cache.path / f) for f in files]), BILLING_CANONICAL, src.cleanup)
+            table = None
+        else:
+            table = cache.read_billing(state)
+        ids = cache.read_table("runs", columns=["run_id"]).column("run_id")
+    else:
+        if billing is None:
+            raise ReportError("the billed basis needs the bill: cache=... after `seqera-analytics "
+                              "cur import`, or billing=load_cur(...) with the frames")
+        missing = [c for c in ("run_id", "task_hash", "line_class", "billed_cost") if c not in billing.columns]
+        if missing:
+            raise ReportError(f"the billing frame lacks column(s) {', '.join(missing)} (pass "
+                              "seqera_analytics.billing.load_cur(...) or a billing_tasks frame)")
+        table = pa.Table.from_pandas(billing, preserve_index=False)
+        parts = [to_arrow(f, ["run_id"], n).column("run_id") for f, n in ((runs, "runs"), (tasks, "tasks"))
+                 if f is not None and "run_id" in f.columns]
+        ids = pa.chunked_array([c for p in parts for c in p.chunks], pa.string()) if parts else pa.array([], pa.string())
+    if table is not None:
+        src.billing = engine.from_arrow(canonical_billing(table), src.cleanup)
+    if cache is not None:
+        parents = cache.read_billing_parents(state)
+        if parents.num_rows:
+            parents = pa.table({"resource_id": parents["resource_id"],
+                                "usage_start": parents["usage_start"].cast(pa.int64())})
+            src.billing = mark_allocated(src.billing, engine.from_arrow(parents, src.cleanup))
+    ids = pc.unique(pc.drop_null(ids.cast(pa.string())))
+    src.cached_runs = engine.from_arrow(pa.table({"run_id": ids}), src.cleanup)

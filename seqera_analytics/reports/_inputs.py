@@ -29,6 +29,7 @@ import pyarrow.dataset as ds
 from .._exceptions import CacheError, ReportError
 from ..frames.schema import RUN_STATUSES
 from ..store import Cache
+from ._billed import open_billing
 from ._convert import to_arrow
 from ._engine import CANONICAL, SPARK_LOCAL_ONLY, Engine, engine_for
 from ._notes import (
@@ -350,46 +351,6 @@ def _cache_of(cache: Any) -> Cache:
     return c
 
 
-def _open_billing(src: Sources, engine: Engine, billing: Any, cache: Cache | None, state: Any,
-                  tasks: Any, runs: Any) -> None:
-    """``src.billing`` and ``src.cached_runs``, from the cache or from frames."""
-    from ._billed import BILLING_CANONICAL, billing_query, canonical_billing, mark_allocated
-
-    if cache is not None:
-        if billing is not None:
-            raise ReportError("pass either billing=... (a frame) or cache=..., not both")
-        files = state.files.get("billing_tasks", [])
-        if engine.name == "duckdb" and not cache.is_remote and files:
-            src.billing = engine.from_duckdb_query(
-                billing_query([str(cache.path / f) for f in files]), BILLING_CANONICAL, src.cleanup)
-            table = None
-        else:
-            table = cache.read_billing(state)
-        ids = cache.read_table("runs", columns=["run_id"]).column("run_id")
-    else:
-        if billing is None:
-            raise ReportError("the billed basis needs the bill: cache=... after `seqera-analytics "
-                              "cur import`, or billing=load_cur(...) with the frames")
-        missing = [c for c in ("run_id", "task_hash", "line_class", "billed_cost") if c not in billing.columns]
-        if missing:
-            raise ReportError(f"the billing frame lacks column(s) {', '.join(missing)} (pass "
-                              "seqera_analytics.billing.load_cur(...) or a billing_tasks frame)")
-        table = pa.Table.from_pandas(billing, preserve_index=False)
-        parts = [to_arrow(f, ["run_id"], n).column("run_id") for f, n in ((runs, "runs"), (tasks, "tasks"))
-                 if f is not None and "run_id" in f.columns]
-        ids = pa.chunked_array([c for p in parts for c in p.chunks], pa.string()) if parts else pa.array([], pa.string())
-    if table is not None:
-        src.billing = engine.from_arrow(canonical_billing(table), src.cleanup)
-    if cache is not None:
-        parents = cache.read_billing_parents(state)
-        if parents.num_rows:
-            parents = pa.table({"resource_id": parents["resource_id"],
-                                "usage_start": parents["usage_start"].cast(pa.int64())})
-            src.billing = mark_allocated(src.billing, engine.from_arrow(parents, src.cleanup))
-    ids = pc.unique(pc.drop_null(ids.cast(pa.string())))
-    src.cached_runs = engine.from_arrow(pa.table({"run_id": ids}), src.cleanup)
-
-
 def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cache: Any,
           billing: Any = None) -> Sources:
     src = Sources(engine)
@@ -422,7 +383,7 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                 cols = _with([*run_cols, *req.run_optional], "run_id", "workspace_id", "submit")
                 src.runs = r.select(*_with(cols, "deleted"))
             if req.billing:
-                _open_billing(src, engine, billing, c, state, None, None)
+                open_billing(src, engine, billing, c, state, None, None)
         else:
             if tasks is None and runs is None:
                 raise ReportError(
@@ -458,7 +419,7 @@ def _open(engine: Engine, req: Request, scope: Scope, tasks: Any, runs: Any, cac
                 if marked:
                     deleted = deleted_runs(engine, src.runs, req.window)
             if req.billing:
-                _open_billing(src, engine, billing, None, None, tasks, runs)
+                open_billing(src, engine, billing, None, None, tasks, runs)
         if src.runs is not None:
             conds = scope.conditions(src.runs, from_cache)
             if deleted is not None:

@@ -26,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .._exceptions import CacheError
 from ..frames import BILLING_KEYS, BILLING_PARENTS, BILLING_TASKS, TableSpec
 from ._files import PARQUET_OPTIONS, publish, staging_path
 from ._fs import Location
@@ -137,6 +138,40 @@ def arrow_writer_rows(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> C
 def file_metadata(loc: Location, rel: str) -> dict[bytes, bytes]:
     """The key-value metadata of a committed billing file's footer."""
     return dict(pq.read_schema(loc.path(rel), filesystem=loc.filesystem).metadata or {})
+
+
+def read_billing_table(loc: Location, state: State, table: str) -> pa.Table:
+    """The committed rows of a billing table, typed by its spec (a column a later release
+    added is null); ``billing_tasks`` with ``period`` from each file's partition path.
+
+    Raises
+    ------
+    CacheError
+        A listed file is gone or damaged.
+    """
+    spec = BILLING_SPECS[table]
+    files = state.files.get(table, [])
+    schema = spec.arrow_schema
+    if table == "billing_tasks":
+        schema = schema.append(pa.field("period", pa.string()))
+    if not files:
+        return schema.empty_table()
+    out = []
+    for f in files:
+        try:
+            t = pq.read_table(loc.path(f), filesystem=loc.filesystem)
+        except (OSError, pa.ArrowException) as exc:
+            raise CacheError(f"The cache at {loc.display} has a billing file that is gone or damaged "
+                             f"({str(exc).splitlines()[0][:200]}). Import that period again with "
+                             "`seqera-analytics cur import FILES --replace-period YYYY-MM`.") from None
+        for field in spec.arrow_schema:
+            if field.name not in t.column_names:
+                t = t.append_column(field.name, pa.nulls(t.num_rows, field.type))
+        t = t.select(spec.names).cast(spec.arrow_schema)
+        if table == "billing_tasks":
+            t = t.append_column("period", pa.array([period_of_file(f)] * t.num_rows, pa.string()))
+        out.append(t)
+    return pa.concat_tables(out).cast(schema)
 
 
 def clear_orphans(loc: Location, state: State) -> int:

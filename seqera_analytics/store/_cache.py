@@ -23,8 +23,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._exceptions import CacheError, CacheLockedError
-from ..frames import BILLING_PARENTS, BILLING_TASKS, RUN_STATUSES, SCHEMA_VERSION
-from ._billing import period_of_file
+from ..frames import RUN_STATUSES, SCHEMA_VERSION
+from ._billing import read_billing_table
 from ._facts import overlay, read_facts
 from ._files import file_schema as _file_schema
 from ._fs import LocalLocation, Location, location
@@ -342,35 +342,15 @@ class Cache:
 
     def read_billing(self, state: State | None = None) -> pa.Table:
         """The imported bill: the ``billing_tasks`` rows (``frames.BILLING_TASKS``) of every
-        period, with ``period`` (``YYYY-MM`` or ``undated``) from the partition path. Empty
-        (with those columns) when no CUR was imported. See :mod:`._billing`.
+        period, with ``period`` (``YYYY-MM`` or ``undated``) from the partition path; empty
+        when no CUR was imported. See :mod:`._billing`.
 
         Raises
         ------
         CacheError
-            A listed file is gone or damaged (import the period again with
-            ``--replace-period``).
+            A listed file is gone or damaged (import that period again).
         """
-        st = state or self.state()
-        files = st.files.get("billing_tasks", [])
-        schema = BILLING_TASKS.arrow_schema.append(pa.field("period", pa.string()))
-        if not files:
-            return schema.empty_table()
-        loc = self.location
-        try:
-            parts = [pq.read_table(loc.path(f), filesystem=loc.filesystem) for f in files]
-        except (OSError, pa.ArrowException) as exc:
-            raise CacheError(f"The cache at {self.path} has a billing file that is gone or damaged "
-                             f"({str(exc).splitlines()[0][:200]}). Import that period again with "
-                             "`seqera-analytics cur import FILES --replace-period YYYY-MM`.") from None
-        out = []
-        for f, t in zip(files, parts):
-            for field in BILLING_TASKS.arrow_schema:  # a column a later release added: null
-                if field.name not in t.column_names:
-                    t = t.append_column(field.name, pa.nulls(t.num_rows, field.type))
-            t = t.select(BILLING_TASKS.names).cast(BILLING_TASKS.arrow_schema)
-            out.append(t.append_column("period", pa.array([period_of_file(f)] * t.num_rows, pa.string())))
-        return pa.concat_tables(out).cast(schema)
+        return read_billing_table(self.location, state or self.state(), "billing_tasks")
 
     def read_billing_parents(self, state: State | None = None) -> pa.Table:
         """The instance-hours the imported split lines restate (``frames.BILLING_PARENTS``).
@@ -380,19 +360,7 @@ class Cache:
         CacheError
             A listed file is gone or damaged.
         """
-        st = state or self.state()
-        files = st.files.get("billing_parents", [])
-        schema = BILLING_PARENTS.arrow_schema
-        if not files:
-            return schema.empty_table()
-        try:
-            parts = [pq.read_table(self.location.path(f), filesystem=self.location.filesystem)
-                     .select(schema.names).cast(schema) for f in files]
-        except (OSError, pa.ArrowException) as exc:
-            raise CacheError(f"The cache at {self.path} has a billing file that is gone or damaged "
-                             f"({str(exc).splitlines()[0][:200]}). Import that period again with "
-                             "`seqera-analytics cur import FILES --replace-period YYYY-MM`.") from None
-        return pa.concat_tables(parts)
+        return read_billing_table(self.location, state or self.state(), "billing_parents")
 
     def workspace_id(self, workspace: str | int) -> int:
         """The id of a cached workspace given as id or ``org/workspace``.
