@@ -149,3 +149,18 @@ def test_failures_efficiency_and_sessions_on_the_bill(billed_cache: Path, expect
 
 def _task_failures(cache: Path) -> pd.DataFrame:
     return task_failures(cache=cache, basis="billed", by="run_id").set_index("run_id")
+
+
+def test_a_month_is_the_same_however_the_window_is_asked(billed_cache: Path) -> None:
+    keys = ["row", "line_item_type"]
+    money = ["cost", "used_cost", "idle_cost", "billed_cost", "tasks", "bill_lines"]
+    whole = reconcile_billing(cache=billed_cache)
+    whole = whole[whole.period_label == "2025-09"].set_index(keys)[money]
+    for since, until in (("2025-09", "2025-10"), ("2025-09-01", None), ("2025-01-01", "2026-01-01")):
+        got = reconcile_billing(cache=billed_cache, since=since, until=until)
+        got = got[got.period_label == "2025-09"].set_index(keys)[money]
+        pd.testing.assert_frame_equal(got, whole)
+    daily = cost_report(cache=billed_cache, basis="billed", by=(), period="day", since="2025-09", until="2025-10")
+    monthly = cost_report(cache=billed_cache, basis="billed", by=(), period="month")
+    sept = monthly[monthly.period_label == "2025-09"].iloc[0]
+    assert round(float(daily["billed_cost"].sum()), 6) == round(float(sept["billed_cost"]), 6)
