@@ -196,7 +196,8 @@ def _window(args: argparse.Namespace) -> tuple[object, object]:
 _SHOWN = {
     "quality": ("table", "class", "column", "records", "runs", "action"),
     "efficiency": ("process", "pipeline", "user", "workspace", "machine_type", "tasks", "runs", "cost",
-                   "wasted_cost", "wasted_share", "billed_cost", "wasted_billed_cost", "cpu_usage_median", "memory_usage_median",
+                   "wasted_cost", "wasted_share", "billed_cost", "wasted_billed_cost",
+                   "cpu_usage_median", "memory_usage_median",
                    "time_usage_median", "cpus_requested", "suggested_cpus", "memory_requested_gib",
                    "suggested_memory", "suggested_time", "note"),
     "reconcile:period": ("period_label", "row", "line_item_type", "net_cost", "used_cost", "idle_cost",
@@ -311,8 +312,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
             f"The cache at {cache.path} holds no runs. Run `seqera-analytics sync --workspace ORG/WS` "
             "first (or `seqera-analytics demo` to try the bundled example runs).")
     # Reports read the cache's committed files themselves, filters pushed down.
-    scope = {"cache": cache, "workspace": args.workspace, "pipeline": args.pipeline, "user": args.user,
-                 "since": since, "until": until}
+    scope = {"cache": cache, "workspace": args.workspace, "pipeline": args.pipeline,
+             "user": args.user, "since": since, "until": until}
     fn_name, default_by = _REPORTS[args.kind]
     kwargs: dict[str, object] = dict(scope)
     if args.kind in _UNGROUPED:
@@ -335,6 +336,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
         kwargs["per"] = args.per
     elif args.per != "period":
         raise _UsageError("--per goes with `report reconcile`")
+    if (args.kind == "reconcile" or kwargs.get("basis", "estimate") != "estimate") and \
+            not cache.state().files.get("billing_tasks"):
+        raise _CacheEmpty(
+            f"No AWS bill is imported into the cache at {cache.path}: import the Cost and Usage "
+            f"Report first (`seqera-analytics cur import FILES --cache {cache.path}`).")
     df = getattr(reports, fn_name)(**kwargs)
     if df.empty and args.kind == "quality":
         print("No data-quality findings: every record in scope was usable as sent.")

@@ -92,3 +92,11 @@ def test_cli_import_and_reports(tmp_path: Path, fresh_cache: Path, cur_file: Pat
                  "-o", str(tmp_path / "both.csv"), "--layout", "wide"]) == 0
     assert (tmp_path / "both.csv").read_text().count("\n") >= 3
     assert main(["report", "runtime", "--basis", "billed", "--cache", str(fresh_cache)]) == 2
+
+
+def test_billed_reports_on_a_cache_without_a_bill_say_what_to_do(fresh_cache: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["report", "reconcile"], ["report", "cost", "--basis", "billed"]):
+        assert main([*args, "--cache", str(fresh_cache)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "seqera-analytics cur import" in err
