@@ -42,6 +42,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -465,12 +466,8 @@ def ours(paths: list[str], tasks_path: list[str], cache_dir: str):
     phases["import_cur"] = (time.perf_counter() - t0, peak_rss_kib() / 1024)
     assert imported.lines_read == imported.lines_added, str(imported)
     t0 = time.perf_counter()
-    if hasattr(reports, "reconcile_billing"):
-        table = _per_run(reports.reconcile_billing(per="run", period=None, cache=cache_dir))
-        phases["reconcile_billing"] = (time.perf_counter() - t0, peak_rss_kib() / 1024)
-    else:  # until the report lands: the per-run billed totals straight from billing_tasks
-        table = _billing_tasks_per_run(cache_dir)
-        phases["read back billing_tasks"] = (time.perf_counter() - t0, peak_rss_kib() / 1024)
+    table = _per_run(reports.reconcile_billing(per="run", period=None, cache=cache_dir))
+    phases["reconcile_billing"] = (time.perf_counter() - t0, peak_rss_kib() / 1024)
     return table, phases
 
 
@@ -522,24 +519,6 @@ def _per_run(df):
                 cols[out] = pa.array(df[c].astype("float64").fillna(0.0).to_numpy())
                 break
     return pa.table(cols)
-
-
-def _billing_tasks_per_run(cache_dir: str):
-    import pyarrow.compute as pc
-    import pyarrow.dataset as ds
-
-    from seqera_analytics.store import Cache
-    from seqera_analytics.store._billing import billing_files
-
-    c = Cache(cache_dir)
-    files = [c.location.path(f) for f in billing_files(c.state(), "billing_tasks")]
-    t = ds.dataset(files, format="parquet").to_table(
-        columns=["run_id", "task_hash", "line_class", "used_cost", "idle_cost", "billed_cost"],
-        filter=(pc.field("line_class") == "usage") & pc.field("run_id").is_valid()
-        & pc.field("task_hash").is_valid())
-    g = t.group_by("run_id").aggregate([("used_cost", "sum"), ("idle_cost", "sum"),
-                                        ("billed_cost", "sum")])
-    return g.rename_columns(["run_id", "used", "idle", "billed"])
 
 
 def peak_rss_kib() -> int:
@@ -607,7 +586,11 @@ def _run_child(method: str, spec_path: Path, out_path: Path, timeout: float, env
         # the import was in.
         started = [x[len("statement: "):] for x in err.splitlines() if x.startswith("statement: ")]
         errors = [x for x in err.splitlines() if x and not x.startswith((" ", "statement: ", "done: "))]
-        return {"method": method, "failed": errors[-1][:200] if errors else f"exit {proc.returncode}",
+        if proc.returncode < 0:  # not by this bench: it stops a child only at the timeout
+            why = f"killed by {signal.Signals(-proc.returncode).name} from outside the bench"
+        else:
+            why = errors[-1][:200] if errors else f"exit status {proc.returncode}"
+        return {"method": method, "failed": why,
                 "in_statement": started[-1] if started else None, "stderr": err[-4000:]}
     return json.loads(out.strip().splitlines()[-1])
 
