@@ -151,8 +151,8 @@ class Lease:
                 raise CacheLockedError(
                     f"The cache {self.loc.display} is being written by {other.get('owner', 'another writer')} "
                     f"since {other.get('since', '?')} (lease until {other.get('expires_at', '?')}). Wait for "
-                    "that sync to finish, or use another cache (--cache / SEQERA_ANALYTICS_CACHE); if no "
-                    f"sync is running, remove {self.loc.uri(LEASE_FILE)}.")
+                    "that sync or import to finish, or use another cache (--cache / SEQERA_ANALYTICS_CACHE); "
+                    f"if none is running, remove {self.loc.uri(LEASE_FILE)}.")
             time.sleep(min(_POLL_S, left))
 
     def renew(self, *, force: bool = False) -> None:
@@ -211,8 +211,8 @@ class FileLock:
             except OSError:
                 owner = "another process"
             raise CacheLockedError(
-                f"The cache {self.loc.display} is being written by {owner}. Wait for that sync to "
-                "finish, or use another cache directory (--cache / SEQERA_ANALYTICS_CACHE).") from None
+                f"The cache {self.loc.display} is being written by {owner}. Wait for that sync or "
+                "`cur import` to finish, or use another cache directory (--cache / SEQERA_ANALYTICS_CACHE).") from None
         try:
             self.loc.write_bytes(".lock.owner", f"pid {os.getpid()} on {socket.gethostname()} since "
                                                 f"{_iso(time.time())}".encode())
