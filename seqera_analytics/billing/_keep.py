@@ -126,6 +126,18 @@ def hasher(con: duckdb.DuckDBPyConnection) -> str:
     return f"duckdb-hash:{probe}"
 
 
+def _copy(con: duckdb.DuckDBPyConnection, sql: str, metadata: dict[str, str]) -> Any:
+    """A ``BillingPart.write_file``: DuckDB writes the rows of ``sql`` itself (10M keys of a
+    month never pass through Python), with ``metadata`` in the footer."""
+    kv = ", ".join(f"'{k}': '{v}'" for k, v in metadata.items())
+
+    def write_file(path: str) -> int:
+        target = path.replace("'", "''")
+        return int(con.execute(f"COPY ({sql}) TO '{target}' (FORMAT parquet, COMPRESSION zstd, "
+                               f"KV_METADATA {{{kv}}})").fetchone()[0])
+    return write_file
+
+
 def _register(con: duckdb.DuckDBPyConnection, name: str, cache: Cache, files: list[str]) -> None:
     loc = cache.location
     if cache.is_remote:
@@ -242,7 +254,7 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
     # key in 2M groups is what makes the aggregation spill).
     con.execute(
         f"CREATE TEMP TABLE agg AS SELECT {', '.join(g for g in _GROUP if g != 'process')}, "
-        "any_value(process) AS process, "
+        "parent_resource_id, any_value(process) AS process, "
         "sum(used_cost) AS used_cost, sum(idle_cost) AS idle_cost, sum(billed_cost) AS billed_cost, "
         "sum(unblended_cost) AS unblended_cost, count(*) AS lines, min(usage_start) AS usage_start, "
         f"max(usage_end) AS usage_end FROM ({lines}) GROUP BY ALL")
@@ -284,12 +296,15 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
         keys = (f"SELECT key_hi, key_lo, min(nat) AS nat FROM k {keys_of} WHERE period = '{p}' "
                 "GROUP BY key_hi, key_lo" if repeated or in_old else
                 f"SELECT key_hi, key_lo, nat FROM k WHERE period = '{p}'")
-        parents = (f"SELECT parent_resource_id AS resource_id, usage_start FROM ({lines}) "
-                   f"WHERE period = '{p}' AND parent_resource_id IS NOT NULL GROUP BY ALL")
+        # a task's split lines are consecutive hours on its instance: the span of each
+        # aggregate row is exactly the hours it restates (no second scan of the files)
+        parents = (f"SELECT parent_resource_id AS resource_id, usage_start, usage_end FROM agg "
+                   f"WHERE period = '{p}' AND parent_resource_id IS NOT NULL")
         # each part runs its query when it is written (commit_billing writes them in turn)
         parts += [BillingPart("billing_tasks", period, query_rows(con, tasks, BILLING_TASKS.arrow_schema)),
                   BillingPart("billing_keys", period, query_rows(con, keys, BILLING_KEYS.arrow_schema),
-                              metadata={HASHER_KEY.decode(): hasher(con)}),
+                              metadata={HASHER_KEY.decode(): hasher(con)},
+                              write_file=_copy(con, keys, {HASHER_KEY.decode(): hasher(con)})),
                   BillingPart("billing_parents", period,
                               query_rows(con, parents, BILLING_PARENTS.arrow_schema))]
     writer.state, _ = commit_billing(loc, state, parts, replace)

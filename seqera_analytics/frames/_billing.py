@@ -126,9 +126,11 @@ BILLING_PARENTS = TableSpec(
     name="billing_parents",
     endpoint="AWS Cost and Usage Report split_line_item_parent_resource_id, by `cur import`",
     key=("resource_id", "usage_start"),
-    doc="One row per instance and hour that split cost allocation lines name as their parent.",
+    doc="Spans of hours that split cost allocation lines name an instance as their parent "
+        "(one per task and day: a task's lines are consecutive hours on its instance).",
     columns=(
         _c("resource_id", STR, "split_line_item_parent_resource_id", "", "the EC2 instance"),
-        _c("usage_start", TS, "line_item_usage_start_date", "", "the hour"),
+        _c("usage_start", TS, "line_item_usage_start_date", "", "the first hour's start"),
+        _c("usage_end", TS, "line_item_usage_end_date", "", "the last hour's end"),
     ),
 )

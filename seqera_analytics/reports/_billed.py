@@ -124,11 +124,15 @@ _DUCK = {"string": "VARCHAR", "double": "DOUBLE", "int64": "BIGINT"}
 
 
 def mark_allocated(billing: ir.Table, parents: ir.Table) -> ir.Table:
-    """Untagged instance rows whose instance-hour split lines of another import restate
-    (``parents``: ``resource_id``, ``usage_start`` int ms) become ``allocated``, billed 0:
-    their cost is already in the split lines of the instance's tasks."""
-    p = parents.select(_pid="resource_id", _pstart="usage_start", _parent=ibis.literal(True)).distinct()
-    j = billing.left_join(p, [billing.instance_id == p._pid, billing.usage_start == p._pstart])
+    """Untagged instance rows whose hour falls in a span that split lines of another import
+    restate (``parents``: ``resource_id``, ``usage_start``, ``usage_end`` int ms) become
+    ``allocated``, billed 0: their cost is already in the split lines of the instance's tasks."""
+    cand = billing.filter(billing.instance_id.notnull()).select("instance_id", "usage_start").distinct()
+    p = parents
+    hits = cand.semi_join(p, [cand.instance_id == p.resource_id, cand.usage_start >= p.usage_start,
+                              cand.usage_start < p.usage_end])
+    hits = hits.select(_pid="instance_id", _pstart="usage_start", _parent=ibis.literal(True))
+    j = billing.left_join(hits, [billing.instance_id == hits._pid, billing.usage_start == hits._pstart])
     hit = (j.line_class == "usage") & j.run_id.isnull() & j._parent.notnull()
     zero = ibis.literal(0.0)
     return j.mutate(
@@ -345,7 +349,8 @@ def open_billing(src: Sources, engine: Engine, billing: Any, cache: Any, state: 
         parents = cache.read_billing_parents(state)
         if parents.num_rows:
             parents = pa.table({"resource_id": parents["resource_id"],
-                                "usage_start": parents["usage_start"].cast(pa.int64())})
+                                "usage_start": parents["usage_start"].cast(pa.int64()),
+                                "usage_end": parents["usage_end"].cast(pa.int64())})
             src.billing = mark_allocated(src.billing, engine.from_arrow(parents, src.cleanup))
     ids = pc.unique(pc.drop_null(ids.cast(pa.string())))
     src.cached_runs = engine.from_arrow(pa.table({"run_id": ids}), src.cleanup)
