@@ -232,13 +232,14 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
         if "period_label" in shown.columns:
             shown["period_label"] = [f"{p}*" if m else p for p, m in zip(shown["period_label"], marks)]
     basis = df.attrs.get("basis")
+    columns = _SHOWN.get(kind)
     if kind == "cost" and basis in _SHOWN_BASIS:
         from .reports import RUN_KEYS, TASK_KEYS
 
         kind = f"cost:{basis}"
-        _SHOWN.setdefault(kind, ("period_label", *RUN_KEYS, *TASK_KEYS, *_SHOWN_BASIS[basis]))
-    if kind in _SHOWN and not all_columns:
-        shown = shown[[c for c in shown.columns if c in _SHOWN[kind]]]
+        columns = ("period_label", *RUN_KEYS, *TASK_KEYS, *_SHOWN_BASIS[basis])
+    if columns is not None and not all_columns:
+        shown = shown[[c for c in shown.columns if c in columns]]
     for col in shown.columns:
         s = shown[col]
         if pd.api.types.is_float_dtype(s):
@@ -266,7 +267,7 @@ def _print_report(df: object, kind: str, all_columns: bool = False) -> None:
         checked = df.groupby("table")["records_checked"].max()
         print("checked " + ", ".join(f"{int(n):,} {t}" for t, n in checked.items())
               + "; --all-columns adds what each class means")
-    elif kind in _SHOWN and not all_columns:
+    elif columns is not None and not all_columns:
         print(f"({len(df.columns)} columns in all: --all-columns shows them, --output writes them)")
 
 

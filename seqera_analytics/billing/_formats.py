@@ -1,4 +1,5 @@
-"""Which CUR a file is, and one DuckDB ``SELECT`` that reads any of them the same way.
+"""Which CUR a file is: its format, its columns and how it spells its tags (``_sql`` then
+reads every format the same way).
 
 Three exports are read, many files at once, only the needed columns, streamed by DuckDB
 (a large account's monthly CUR is tens of GB and is never loaded whole):

@@ -1,9 +1,9 @@
 """Read a bill (``load_cur``) and keep it in the cache (``import_cur``).
 
-Both run one DuckDB query over the files (``_formats`` reads, ``_lines`` classifies):
-DuckDB streams the Parquet or CSV files with only the needed columns, on every core, within
-a memory limit (spilling to the temp directory), so a month of tens of GB is never loaded
-whole. ``import_cur`` then keeps, per period, the billed cost per task (and per run,
+DuckDB reads the files (``_formats`` tells the format, ``_sql`` reads it, ``_lines``
+classifies): it streams the Parquet or CSV files with only the needed columns, on every
+core, within a memory limit (spilling to the temp directory), so a month of tens of GB is
+never loaded whole. ``import_cur`` (``_keep``: two streaming scans) then keeps, per period, the billed cost per task (and per run,
 unattributed and account-line group) and a 128-bit key per line, both committed to the
 cache in one atomic step under the cache's writer lock.
 """

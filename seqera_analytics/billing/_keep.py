@@ -278,6 +278,7 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
                                                         "unblended_cost", "lines", "usage_start",
                                                         "usage_end")]
     parts: list[BillingPart] = []
+    made_by = {HASHER_KEY.decode(): hasher(con)}
     for period, n, billed, tagged, untagged, account in sums:
         res.periods.append(period)
         res.undated_lines += int(n) if period == "undated" else 0
@@ -303,8 +304,7 @@ def import_into(con: duckdb.DuckDBPyConnection, files: list[CurFile], tags: Bill
         # each part runs its query when it is written (commit_billing writes them in turn)
         parts += [BillingPart("billing_tasks", period, query_rows(con, tasks, BILLING_TASKS.arrow_schema)),
                   BillingPart("billing_keys", period, query_rows(con, keys, BILLING_KEYS.arrow_schema),
-                              metadata={HASHER_KEY.decode(): hasher(con)},
-                              write_file=_copy(con, keys, {HASHER_KEY.decode(): hasher(con)})),
+                              metadata=made_by, write_file=_copy(con, keys, made_by)),
                   BillingPart("billing_parents", period,
                               query_rows(con, parents, BILLING_PARENTS.arrow_schema))]
     writer.state, _ = commit_billing(loc, state, parts, replace)

@@ -15,7 +15,9 @@ line items", "Reservation line items"):
 * Account lines (:data:`ACCOUNT_LINE_TYPES`): the unblended amount, on no task, ever.
 * An instance line whose resource is the ``split_line_item_parent_resource_id`` of split
   lines in the same hour is ``allocated``: its cost is already in its tasks' split lines,
-  so its billed cost is 0 (its unblended cost is kept for the audit).
+  so its billed cost is 0 (its unblended cost is kept for the audit). ``load_cur`` marks
+  them within the files it reads; an import leaves it to the reports, which compare the
+  instance rows with the split parents of every import (``reports._billed.mark_allocated``).
 
 So over a consistent file, sum(billed_cost) + the effective-cost adjustment equals
 sum(line_item_unblended_cost) of the lines that are not split lines: the invoice.
